@@ -1,0 +1,41 @@
+# The two commands a new user needs: `make demo` and `make test`.
+# Each creates .venv and installs the package with its extras if needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+RUNS   ?= runs/demo
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install test demo bench lint clean-demo
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist loadfile tests
+
+# Generates the default synthetic data set (once), prints its summary, trains a
+# short paper scorer and writes Kaggle-style predictions for the query images.
+demo: $(STAMP)
+	$(PY) -m cosmojax.data.summary
+	$(PY) train_scorer.py --config=configs/scorer.py --workdir=$(RUNS)/scorer \
+	  --config.num_steps=300 --config.eval_every=100 --config.checkpoint_every=100
+	$(PY) -m cosmojax.predict --workdir $(RUNS)/scorer --images query --out $(RUNS)/predictions.csv
+
+bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) benchmarks/data_realism.py
+	$(PY) benchmarks/pipeline.py
+
+lint: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m ruff check .
+
+clean-demo:
+	rm -rf $(RUNS)

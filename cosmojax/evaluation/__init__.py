@@ -1,0 +1,1 @@
+"""Statistics of cosmology images and the evaluation of generators."""

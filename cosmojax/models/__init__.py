@@ -1,0 +1,1 @@
+"""Flax Linen models: pure ``init``/``apply``, no hidden state."""

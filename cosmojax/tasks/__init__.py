@@ -1,0 +1,20 @@
+"""Training tasks: what differs between the scorer, the VAE and the GAN.
+
+Each task gives the shared loop (:mod:`cosmojax.train.loop`) its state, its
+per-device train step, its data and its evaluation.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+TASKS = {"scorer": "cosmojax.tasks.scorer:ScorerTask"}
+
+
+def build(config):
+    """The task object for ``config.task``."""
+    if config.task not in TASKS:
+        raise ValueError(f"config.task: unknown task {config.task!r}; expected one of "
+                         f"{', '.join(sorted(TASKS))}")
+    module, name = TASKS[config.task].split(":")
+    return getattr(importlib.import_module(module), name)(config)

@@ -1,0 +1,67 @@
+"""What every task shares: optimizer, batches, data-parallel evaluation."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+
+from cosmojax.data import pipeline
+from cosmojax.train import optim, parallel
+
+
+class Task:
+    """Base class; subclasses set ``name``, ``best_metric``, ``train`` and ``val``
+    (pipeline Splits), ``init_state`` and ``train_step``."""
+
+    name = "task"
+    best_metric: str | None = None
+    finite_metrics = ("loss", "grad_norm")
+
+    def __init__(self, config):
+        self.config = config
+        self.tx, self.lr_fn = optim.build(config.optimizer, config.num_steps)
+
+    @functools.cached_property
+    def mesh(self):
+        return parallel.make_mesh()
+
+    @property
+    def dtype(self):
+        return {"float32": np.float32, "bfloat16": jax.numpy.bfloat16}[self.config.dtype]
+
+    def learning_rate(self, step: int) -> float:
+        return float(self.lr_fn(step))
+
+    def train_batches(self, start_step: int, num_steps: int):
+        return pipeline.train_batches(self.train, batch_size=self.config.batch_size,
+                                      seed=self.config.seed, start_step=start_step,
+                                      num_steps=num_steps)
+
+    def eval_sums(self, eval_step, state, data: pipeline.Split) -> dict[str, float]:
+        """Sums of ``eval_step``'s per-batch outputs over ``data`` (padding masked)."""
+        fn = self._jitted(eval_step)
+        total = None
+        for batch in pipeline.eval_batches(data, self.config.eval_batch_size):
+            out = fn(state, parallel.shard_batch(batch, self.mesh))
+            total = out if total is None else jax.tree.map(lambda a, b: a + b, total, out)
+        return {k: float(v) for k, v in jax.device_get(total).items()}
+
+    @functools.cache  # noqa: B019 (one compiled eval function per task object)
+    def _jitted(self, eval_step):
+        return jax.jit(jax.shard_map(
+            eval_step, mesh=self.mesh, in_specs=(parallel.P(), parallel.P(parallel.AXIS)),
+            out_specs=parallel.P(), check_vma=False))
+
+    def describe(self) -> dict:
+        return {"task": self.name}
+
+    def evaluate(self, state) -> dict:
+        return {}
+
+    def on_eval(self, state, step: int, workdir, writer):
+        pass
+
+    def on_end(self, state, workdir):
+        pass

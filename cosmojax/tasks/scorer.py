@@ -1,0 +1,81 @@
+"""Scorer task: regress the similarity score of ``scored`` images with an L1 loss."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from cosmojax.data import augment as augment_lib
+from cosmojax.data import pipeline
+from cosmojax.models import scorer as scorer_models
+from cosmojax.tasks.base import Task
+from cosmojax.train import parallel
+from cosmojax.train.state import TrainState
+
+
+def train_step(state: TrainState, batch, *, apply_fn, tx, augment: bool):
+    """One L1 regression step on this device's shard; gradients averaged over ``data``."""
+    images = batch["image"]
+    if augment:
+        keys = parallel.example_keys(state.step_key(), images.shape[0])
+        images = augment_lib.random_dihedral(keys, images)
+
+    def loss_fn(params):
+        pred = apply_fn({"params": params, **state.model_state}, images, train=True)
+        return jnp.mean(jnp.abs(pred - batch["target"]))
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    loss, grads = parallel.pmean((loss, grads))
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+               "param_norm": optax.global_norm(params)}
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+def eval_step(state: TrainState, batch, *, apply_fn, constant: float):
+    """Summed absolute errors of the model and of a constant prediction."""
+    pred = apply_fn({"params": state.params, **state.model_state}, batch["image"], train=False)
+    pred = jnp.clip(pred, 0.0, 8.0)
+    m = batch["mask"]
+    sums = {"abs_err": jnp.sum(m * jnp.abs(pred - batch["target"])),
+            "abs_err_const": jnp.sum(m * jnp.abs(constant - batch["target"])),
+            "count": jnp.sum(m)}
+    return parallel.psum(sums)
+
+
+class ScorerTask(Task):
+    name = "scorer"
+    best_metric = "eval_mae"
+
+    def __init__(self, config, data: pipeline.Split | None = None):
+        super().__init__(config)
+        self.model = scorer_models.build(config.model, self.dtype)
+        if data is None:
+            data = pipeline.load_split(config.data.dir, "scored", config.data.resolution)
+        self.train, self.val = pipeline.split_train_val(data, config.data.val_fraction,
+                                                        config.data.split_seed)
+        self.train_mean = float(np.mean(self.train.targets))
+        self.train_step = functools.partial(train_step, apply_fn=self.model.apply, tx=self.tx,
+                                            augment=bool(config.data.augment))
+        self.eval_step = functools.partial(eval_step, apply_fn=self.model.apply,
+                                           constant=self.train_mean)
+
+    def init_state(self, rng) -> TrainState:
+        r = self.config.data.resolution
+        variables = self.model.init(jax.random.fold_in(rng, 0), jnp.zeros((1, r, r, 1)))
+        params = variables.pop("params")
+        return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                          opt_state=self.tx.init(params), model_state=dict(variables), rng=rng)
+
+    def evaluate(self, state) -> dict:
+        s = self.eval_sums(self.eval_step, state, self.val)
+        return {"eval_mae": s["abs_err"] / s["count"],
+                "eval_mae_const": s["abs_err_const"] / s["count"]}
+
+    def describe(self) -> dict:
+        return {"task": self.name, "model": self.config.model.name}

@@ -1,0 +1,100 @@
+"""Metrics: TensorBoard event files and ``metrics.jsonl`` in the workdir, and the
+console progress bar. Only process 0 writes.
+
+``metrics.jsonl`` holds one JSON object per logged step (``{"step": ..,
+"train_loss": .., ...}``), the machine-readable twin of the event files; on
+resume, rows after the restored step are dropped so the file reads as one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+METRICS_FILE = "metrics.jsonl"
+
+
+class MetricWriter:
+    def __init__(self, workdir: str | os.PathLike, *, enabled: bool = True, start_step: int = 0):
+        self.enabled = enabled
+        self.path = Path(workdir) / METRICS_FILE
+        self._tb = None
+        if not enabled:
+            return
+        if self.path.exists():  # drop rows newer than the checkpoint we resumed from
+            rows = [r for r in read_metrics(self.path) if r["step"] <= start_step]
+            from cosmojax.data.layout import atomic_write_text
+
+            atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
+        from flax.metrics import tensorboard
+
+        self._tb = tensorboard.SummaryWriter(str(workdir))
+
+    def write(self, step: int, scalars: dict):
+        if not self.enabled or not scalars:
+            return
+        row = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        for k, v in scalars.items():
+            self._tb.scalar(k, float(v), int(step))
+
+    def image(self, tag: str, image: np.ndarray, step: int):
+        """``image`` uint8 ``[H, W]`` or ``[H, W, C]``."""
+        if self.enabled:
+            img = image[..., None] if image.ndim == 2 else image
+            self._tb.image(tag, img, int(step))
+
+    def close(self):
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+            self._tb = None
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class Window:
+    """Means of the step metrics since the last summary, and images per second."""
+
+    def __init__(self, global_batch: int):
+        self.global_batch = global_batch
+        self._values: list[dict] = []
+        self._t0 = time.perf_counter()
+
+    def add(self, values: dict):
+        self._values.append(values)
+
+    def summary(self) -> dict:
+        if not self._values:
+            return {}
+        keys = self._values[0].keys()
+        out = {f"train_{k}": float(np.mean([v[k] for v in self._values])) for k in keys}
+        elapsed = time.perf_counter() - self._t0
+        out["throughput"] = len(self._values) * self.global_batch / max(elapsed, 1e-9)
+        self._values, self._t0 = [], time.perf_counter()
+        return out
+
+
+def short(metrics: dict) -> str:
+    return " ".join(f"{k.removeprefix('train_')}={v:.4g}" for k, v in metrics.items()
+                    if k != "learning_rate")
+
+
+def progress(start: int, total: int, desc: str, *, enabled: bool = True):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, desc=desc, unit="step", disable=not enabled,
+                file=sys.stderr, dynamic_ncols=True, mininterval=1.0)

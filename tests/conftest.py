@@ -1,0 +1,52 @@
+"""Shared fixtures: a private COSMOJAX_HOME and tiny data sets."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from cosmojax.data import layout  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cosmojax_home(tmp_path_factory):
+    """Prepared data and default data sets go to a temporary home, never ~/.cache."""
+    home = tmp_path_factory.mktemp("cosmojax_home")
+    os.environ["COSMOJAX_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A small synthetic CIL set: 12 labeled, 48 scored, 8 query images of 100x100."""
+    from cosmojax.data import synthetic
+
+    out = tmp_path_factory.mktemp("tiny") / "cil"
+    synthetic.generate(out, labeled=12, scored=48, query=8, seed=7, size=100,
+                       query_truth=out.parent / "query_truth.csv", workers=1, progress=False)
+    return out
+
+
+def write_cil(root, *, n_labeled=3, n_scored=4, n_query=2, size=64, seed=0):
+    """Writes a hand-made CIL folder of random sparse images; returns its root."""
+    rng = np.random.default_rng(seed)
+    ids = iter(range(1_000_000, 9_999_999, 7919))
+    for split in layout.SPLITS:
+        (root / split).mkdir(parents=True, exist_ok=True)
+    rows = {}
+    for split, n in (("labeled", n_labeled), ("scored", n_scored), ("query", n_query)):
+        rows[split] = []
+        for _ in range(n):
+            i = str(next(ids))
+            img = (rng.uniform(size=(size, size)) > 0.99).astype(np.uint8) * 200
+            layout.write_png(root / split / f"{i}.png", img)
+            rows[split].append(i)
+    layout.write_csv(root / "labeled.csv", rows["labeled"], [1.0] * n_labeled, digits=1)
+    layout.write_csv(root / "scored.csv", rows["scored"],
+                     rng.uniform(0, 6, n_scored), digits=10)
+    return root
