@@ -58,7 +58,9 @@ def quiet_logs():
     logging.getLogger("absl").addFilter(
         lambda r: "custom data configuration" not in r.getMessage()
         and "has no dataset_info.json" not in r.getMessage()
-        and "did not provide metrics" not in r.getMessage())
+        and "did not provide metrics" not in r.getMessage()
+        and "read_only=True" not in r.getMessage()
+        and "directory is read only" not in r.getMessage())
 
 
 def run(argv):

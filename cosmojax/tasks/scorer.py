@@ -52,18 +52,30 @@ class ScorerTask(Task):
     name = "scorer"
     best_metric = "eval_mae"
 
-    def __init__(self, config, data: pipeline.Split | None = None):
+    def __init__(self, config):
         super().__init__(config)
         self.model = scorer_models.build(config.model, self.dtype)
-        if data is None:
-            data = pipeline.load_split(config.data.dir, "scored", config.data.resolution)
-        self.train, self.val = pipeline.split_train_val(data, config.data.val_fraction,
-                                                        config.data.split_seed)
-        self.train_mean = float(np.mean(self.train.targets))
         self.train_step = functools.partial(train_step, apply_fn=self.model.apply, tx=self.tx,
                                             augment=bool(config.data.augment))
-        self.eval_step = functools.partial(eval_step, apply_fn=self.model.apply,
-                                           constant=self.train_mean)
+
+    @functools.cached_property
+    def splits(self) -> tuple[pipeline.Split, pipeline.Split]:
+        data = pipeline.load_split(self.config.data.dir, "scored", self.config.data.resolution)
+        return pipeline.split_train_val(data, self.config.data.val_fraction,
+                                        self.config.data.split_seed)
+
+    @property
+    def train(self) -> pipeline.Split:
+        return self.splits[0]
+
+    @property
+    def val(self) -> pipeline.Split:
+        return self.splits[1]
+
+    @functools.cached_property
+    def eval_step(self):
+        return functools.partial(eval_step, apply_fn=self.model.apply,
+                                 constant=float(np.mean(self.train.targets)))
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution

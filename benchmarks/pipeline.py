@@ -1,0 +1,77 @@
+"""Input pipeline throughput. Prints one JSON object.
+
+    python benchmarks/pipeline.py [--data_dir DIR] [--resolution 128]
+
+* ``first_pass``: preparing the data set from PNGs (decode, area-resample,
+  write the TFDS records), into a fresh temporary prepared-data folder.
+  Also the decode + resample rate of one thread alone.
+* ``cached``: later passes, batches of 64 from the in-memory arrays through
+  tf.data (what every epoch after the first costs).
+
+Targets on a 2-core machine: first pass >= 200 img/s per core at 1000 -> 128;
+cached >= 50,000 img/s at 128x128.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+from cosmojax.data import layout, resample, sources
+
+
+def decode_rate(root, n=300) -> float:
+    _, paths, _ = layout.list_split(root, "scored")
+    paths = paths[:n]
+    t0 = time.perf_counter()
+    for p in paths:
+        resample.prepare_image(layout.read_png(p), 128)
+    return len(paths) / (time.perf_counter() - t0)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data_dir", default="")
+    p.add_argument("--resolution", type=int, default=128)
+    p.add_argument("--batches", type=int, default=2000)
+    args = p.parse_args()
+    root = sources.resolve_data_dir(args.data_dir or None)
+    n_images = sum(len(layout.list_split(root, s)[0]) for s in layout.SPLITS)
+    cores = os.cpu_count() or 1
+    out = {"benchmark": "pipeline", "data_dir": str(root), "images": n_images, "cores": cores,
+           "resolution": args.resolution}
+    out["decode_resample_1_thread_img_per_s"] = round(decode_rate(root), 1)
+
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["COSMOJAX_HOME"] = home  # a fresh prepared-data folder
+        from cosmojax.data import pipeline, tfds_builder
+
+        t0 = time.perf_counter()
+        tfds_builder.prepared_builder(root, args.resolution)
+        first = time.perf_counter() - t0
+        out["first_pass_img_per_s"] = round(n_images / first, 1)
+        out["first_pass_img_per_s_per_core"] = round(n_images / first / cores, 1)
+
+        t0 = time.perf_counter()
+        data = pipeline.load_split(str(root), "scored", args.resolution)
+        out["load_prepared_split_s"] = round(time.perf_counter() - t0, 2)
+        it = pipeline.train_batches(data, batch_size=64, seed=0, process_index=0,
+                                    process_count=1)
+        for _ in range(50):
+            next(it)
+        t0 = time.perf_counter()
+        for _ in range(args.batches):
+            batch = next(it)
+        dt = time.perf_counter() - t0
+        out["cached_img_per_s"] = round(args.batches * 64 / dt, 1)
+        out["batch_shape"] = list(batch["image"].shape)
+    out["targets_met"] = {"first_pass_per_core_200": out["first_pass_img_per_s_per_core"] >= 200,
+                          "cached_50000": out["cached_img_per_s"] >= 50_000}
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Tiny configs: the default config of a task with a few fields shrunk."""
+
+from __future__ import annotations
+
+import importlib
+
+import jax
+import numpy as np
+
+
+def tiny_config(task: str, data_dir, **overrides):
+    config = importlib.import_module(f"configs.{task}").get_config()
+    config.data.dir = str(data_dir)
+    config.data.resolution = 16
+    config.batch_size = 8
+    config.eval_batch_size = 8
+    config.num_steps = 6
+    config.eval_every = 3
+    config.checkpoint_every = 3
+    config.log_every = 1
+    for key, value in overrides.items():
+        node = config
+        *path, last = key.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = value
+    return config
+
+
+def flat_params(tree) -> dict[str, np.ndarray]:
+    return {jax.tree_util.keystr(k): np.asarray(v)
+            for k, v in jax.tree_util.tree_flatten_with_path(tree)[0]}

@@ -1,0 +1,97 @@
+"""Scorer training: the paper model, the shared loop, data parallelism, resume, NaN stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cosmojax.models import scorer as scorer_models
+from cosmojax.train import loop
+from cosmojax.train import metrics as metrics_lib
+from tests.helpers import flat_params, tiny_config
+
+
+def test_paper_cnn_has_the_papers_parameter_count():
+    variables = jax.eval_shape(scorer_models.PaperCNN().init, jax.random.PRNGKey(0),
+                               jnp.zeros((1, 140, 140, 1)))
+    n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(variables["params"]))
+    assert n == 7_892_297
+    kernels = [v.shape for v in jax.tree.leaves(variables["params"]) if len(v.shape) > 1]
+    assert sorted(kernels) == sorted([(5, 5, 1, 32), (5, 5, 32, 64),
+                                               (35 * 35 * 64, 100), (100, 1)])
+
+
+def test_training_lowers_the_loss_and_logs(tiny_data, tmp_path):
+    config = tiny_config("scorer", tiny_data, num_steps=30, eval_every=30, checkpoint_every=30)
+    config.optimizer.learning_rate = 3e-3
+    result = loop.train_and_evaluate(config, tmp_path / "run")
+    rows = metrics_lib.read_metrics(tmp_path / "run")
+    losses = [r["train_loss"] for r in rows if "train_loss" in r]
+    assert len(losses) == 30 and np.mean(losses[-5:]) < np.mean(losses[:5])
+    assert {"eval_mae", "eval_mae_const"} <= set(result.eval_metrics)
+    assert any("throughput" in r and "learning_rate" in r for r in rows)
+    assert list((tmp_path / "run").glob("events.out.tfevents.*"))
+
+
+def test_resumed_run_is_bit_identical(tiny_data, tmp_path):
+    config = tiny_config("scorer", tiny_data, **{"data.augment": True})
+    straight = loop.train_and_evaluate(config, tmp_path / "a")
+    loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=3,
+                                        **{"data.augment": True}), tmp_path / "b")
+    resumed = loop.train_and_evaluate(config, tmp_path / "b")
+    assert resumed.step == straight.step == 6
+    a, b = flat_params(straight.state.params), flat_params(resumed.state.params)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    ma = [r for r in metrics_lib.read_metrics(tmp_path / "a") if "train_loss" in r]
+    mb = [r for r in metrics_lib.read_metrics(tmp_path / "b") if "train_loss" in r]
+    assert [r["train_loss"] for r in ma] == [r["train_loss"] for r in mb]
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
+    from cosmojax import tasks
+
+    config = tiny_config("scorer", tiny_data, num_steps=12, checkpoint_every=2, eval_every=100)
+    task = tasks.build(config)
+    train, val = task.splits
+    bad = train.targets.copy()
+    bad[:] = np.nan
+    poisoned = type(train)(train.ids, train.images, bad)
+    task.splits = (poisoned, val)
+    with pytest.raises(loop.NonFiniteError, match=r"non-finite loss \(nan\) at step 1;"):
+        loop.train_and_evaluate(config, tmp_path / "nan", task=task)
+    assert not (tmp_path / "nan" / "checkpoints" / "2").exists()
+
+
+SUBPROCESS = """
+import json, sys, numpy as np, jax
+from cosmojax.train import loop
+from tests.helpers import tiny_config, flat_params
+config = tiny_config("scorer", sys.argv[1], num_steps=4, checkpoint_every=100, eval_every=100,
+                     **{"data.augment": True})
+r = loop.train_and_evaluate(config, sys.argv[2])
+np.savez(sys.argv[3], **flat_params(r.state.params))
+print(json.dumps({"devices": jax.device_count()}))
+"""
+
+
+@pytest.mark.parametrize("devices", [4])
+def test_data_parallel_matches_one_device(tiny_data, tmp_path, devices):
+    out = {}
+    for n in (1, devices):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+               "JAX_PLATFORMS": "cpu"}
+        proc = subprocess.run([sys.executable, "-c", SUBPROCESS, str(tiny_data),
+                               str(tmp_path / f"run{n}"), str(tmp_path / f"p{n}.npz")],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert json.loads(proc.stdout.strip().splitlines()[-1])["devices"] == n
+        out[n] = np.load(tmp_path / f"p{n}.npz")
+    for k in out[1].files:
+        np.testing.assert_allclose(out[devices][k], out[1][k], rtol=1e-5, atol=1e-6)
