@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def blocking_lock(path: str | os.PathLike, *, message: str | None = None, poll: 
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if message:
-                print(message, flush=True)
+                print(message, file=sys.stderr, flush=True)
             while True:
                 try:
                     fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from cosmojax import locks
@@ -42,7 +43,8 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
     with locks.blocking_lock(out.parent / ".generate.lock",
                              message=f"waiting for another process generating {out}"):
         if not out.exists():
-            print(f"Generating the default synthetic data set in {out} (once).", flush=True)
+            print(f"Generating the default synthetic data set in {out} (once).",
+                  file=sys.stderr, flush=True)
             synthetic.generate(out, query_truth=default_query_truth(), **DEFAULT_SYNTHETIC)
     return layout.find_root(out)
 

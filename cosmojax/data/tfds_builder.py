@@ -21,8 +21,10 @@ next preparation removes the leftovers.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +107,8 @@ def prepared_builder(root: str | os.PathLike, resolution: int) -> CilCosmology:
         for stale in target.parent.glob(f"*{target.name}*incomplete*"):
             shutil.rmtree(stale, ignore_errors=True)
         print(f"Preparing {root} at {resolution}x{resolution} (decodes every PNG once)",
-              flush=True)
-        builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-            manual_dir=str(root), try_download_gcs=False))
+              file=sys.stderr, flush=True)
+        with contextlib.redirect_stdout(sys.stderr):  # TFDS status lines are not output
+            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+                manual_dir=str(root), try_download_gcs=False))
     return builder

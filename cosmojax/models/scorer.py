@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
+
+from cosmojax.evaluation import statistics
 
 xavier = nn.initializers.xavier_uniform()
 
@@ -30,8 +35,87 @@ class PaperCNN(nn.Module):
         return nn.Dense(1, kernel_init=xavier, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
 
 
+class ConvBranch(nn.Module):
+    """A small CNN on log-scaled intensities, pooled globally (mean and max)."""
+
+    channels: Sequence[int] = (32, 64, 128, 128)
+    input_size: int = 128
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, z):
+        size = z.shape[1]
+        if size > self.input_size:  # average-pool down to the branch's input size
+            f = size // self.input_size
+            z = nn.avg_pool(z, (f, f), strides=(f, f))
+        x = z.astype(self.dtype)
+        for i, c in enumerate(self.channels):
+            x = nn.Conv(c, (3, 3), strides=(1, 1) if i == 0 else (2, 2), dtype=self.dtype)(x)
+            x = nn.gelu(x)
+            x = nn.Conv(c, (3, 3), dtype=self.dtype)(x)
+            x = nn.gelu(x)
+        return jnp.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], -1)
+
+
+# Fixed affine maps that bring each group of log statistics to O(1).
+_FEATURE_SCALES = ((-8.0, 4.0), (-12.0, 5.0), (3.0, 2.0), (-8.0, 4.0), (0.0, 3.0))
+
+
+def normalize_summary(features: jax.Array, n_ps: int) -> jax.Array:
+    sizes = (len(statistics.HIST_EDGES) - 1, n_ps, len(statistics.PEAK_THRESHOLDS),
+             len(statistics.FRACTION_THRESHOLDS), 1)
+    centre = np.concatenate([np.full(n, c) for n, (c, _) in zip(sizes, _FEATURE_SCALES,
+                                                                 strict=True)])
+    scale = np.concatenate([np.full(n, s) for n, (_, s) in zip(sizes, _FEATURE_SCALES,
+                                                                strict=True)])
+    return (features - centre) / scale
+
+
+class StatsScorer(nn.Module):
+    """A CNN branch plus differentiable summary statistics, fused by an MLP.
+
+    Statistics (:mod:`cosmojax.evaluation.statistics`, computed in the model on
+    the input resolution): soft intensity histogram, radially averaged log power
+    spectrum, peak counts above thresholds, pixel fractions above thresholds.
+    The CNN branch sees ``log1p(counts) / log(256)`` average-pooled to
+    ``cnn_size``. Output: the score (no clipping in training).
+    """
+
+    cnn_channels: Sequence[int] = (16, 32, 64, 64)
+    cnn_size: int = 64
+    stats_width: int = 256
+    head_width: int = 256
+    ps_bins: int = 24
+    use_cnn: bool = True
+    score_offset: float = 1.5  # initial output, near the mean score
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, images, train: bool = False):
+        counts = images[..., 0].astype(jnp.float32) * 255.0
+        feats = statistics.summary_vector(counts, soft=True, ps_bins=self.ps_bins)
+        n_ps = feats.shape[-1] - (len(statistics.HIST_EDGES) - 1 + len(statistics.PEAK_THRESHOLDS)
+                                  + len(statistics.FRACTION_THRESHOLDS) + 1)
+        h = normalize_summary(feats, n_ps).astype(self.dtype)
+        for _ in range(2):
+            h = nn.gelu(nn.Dense(self.stats_width, dtype=self.dtype)(h))
+        parts = [h]
+        if self.use_cnn:
+            z = jnp.log1p(counts)[..., None] / np.log(256.0)
+            parts.append(ConvBranch(tuple(self.cnn_channels), self.cnn_size, self.dtype)(z))
+        x = jnp.concatenate(parts, -1)
+        x = nn.gelu(nn.Dense(self.head_width, dtype=self.dtype)(x))
+        x = nn.gelu(nn.Dense(64, dtype=self.dtype)(x))
+        out = nn.Dense(1, dtype=self.dtype, bias_init=nn.initializers.constant(self.score_offset))(x)
+        return out[:, 0].astype(jnp.float32)
+
+
 def build(cfg, dtype=jnp.float32) -> nn.Module:
     """Scorer from config block ``model``."""
     if cfg.name == "paper_cnn":
         return PaperCNN(dtype=dtype)
+    if cfg.name == "stats":
+        return StatsScorer(cnn_channels=tuple(cfg.cnn_channels), cnn_size=cfg.cnn_size,
+                           stats_width=cfg.stats_width, head_width=cfg.head_width,
+                           ps_bins=cfg.ps_bins, use_cnn=cfg.use_cnn, dtype=dtype)
     raise ValueError(f"model.name: unknown scorer {cfg.name!r}; expected 'paper_cnn' or 'stats'")

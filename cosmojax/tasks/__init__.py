@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import importlib
 
-TASKS = {"scorer": "cosmojax.tasks.scorer:ScorerTask"}
+TASKS = {
+    "scorer": "cosmojax.tasks.scorer:ScorerTask",
+    "vae": "cosmojax.tasks.vae:VAETask",
+}
 
 
 def build(config):
