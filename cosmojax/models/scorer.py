@@ -110,12 +110,19 @@ class StatsScorer(nn.Module):
         return out[:, 0].astype(jnp.float32)
 
 
-def build(cfg, dtype=jnp.float32) -> nn.Module:
+def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
     """Scorer from config block ``model``."""
     if cfg.name == "paper_cnn":
         return PaperCNN(dtype=dtype)
+    if cfg.name == "gan_critic":
+        from cosmojax.models import gan
+
+        if cfg.size != 0 and cfg.size != resolution:
+            raise ValueError(f"model.size {cfg.size} must equal data.resolution {resolution}")
+        return gan.CriticScorer(size=cfg.size, ndf=cfg.ndf, head_width=cfg.head_width,
+                                frozen=cfg.frozen, dtype=dtype)
     if cfg.name == "stats":
         return StatsScorer(cnn_channels=tuple(cfg.cnn_channels), cnn_size=cfg.cnn_size,
                            stats_width=cfg.stats_width, head_width=cfg.head_width,
                            ps_bins=cfg.ps_bins, use_cnn=cfg.use_cnn, dtype=dtype)
-    raise ValueError(f"model.name: unknown scorer {cfg.name!r}; expected 'paper_cnn' or 'stats'")
+    raise ValueError(f"model.name: unknown scorer {cfg.name!r}; expected 'paper_cnn', 'stats' or 'gan_critic'")

@@ -11,6 +11,7 @@ import importlib
 TASKS = {
     "scorer": "cosmojax.tasks.scorer:ScorerTask",
     "vae": "cosmojax.tasks.vae:VAETask",
+    "gan": "cosmojax.tasks.gan:GANTask",
 }
 
 

@@ -57,6 +57,10 @@ class Task:
     def describe(self) -> dict:
         return {"task": self.name}
 
+    def after_init(self, state):
+        """Adjusts a freshly initialised state (e.g. loads pretrained weights)."""
+        return state
+
     def evaluate(self, state) -> dict:
         return {}
 

@@ -54,7 +54,7 @@ class ScorerTask(Task):
 
     def __init__(self, config):
         super().__init__(config)
-        self.model = scorer_models.build(config.model, self.dtype)
+        self.model = scorer_models.build(config.model, config.data.resolution, self.dtype)
         self.train_step = functools.partial(train_step, apply_fn=self.model.apply, tx=self.tx,
                                             augment=bool(config.data.augment))
 
@@ -83,6 +83,29 @@ class ScorerTask(Task):
         params = variables.pop("params")
         return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                           opt_state=self.tx.init(params), model_state=dict(variables), rng=rng)
+
+    def after_init(self, state: TrainState) -> TrainState:
+        """A critic scorer starts from the GAN's discriminator weights and statistics."""
+        if self.config.model.name != "gan_critic":
+            return state
+        from cosmojax import restore
+
+        gan_dir = self.config.model.gan_workdir
+        if not gan_dir:
+            raise ValueError("model.gan_workdir: give the workdir of a trained GAN")
+        gan_task, gan_state, gan_step = restore.load_run(gan_dir)
+        if gan_task.name != "gan":
+            raise ValueError(f"model.gan_workdir: {gan_dir} holds a {gan_task.name!r} run")
+        params = dict(state.params)
+        stats = {k: dict(v) for k, v in state.model_state.items()}
+        want = params["backbone"]
+        params["backbone"] = {k: gan_state.params["d"][k] for k in want}
+        stats["batch_stats"]["backbone"] = {k: gan_state.model_state["d"][k]
+                                            for k in stats["batch_stats"]["backbone"]}
+        print(f"Critic scorer: discriminator of {gan_dir} (step {gan_step}), "
+              f"{'frozen' if self.config.model.frozen else 'fine-tuned'}", flush=True)
+        new = state.replace(params=params, opt_state=self.tx.init(params), model_state=stats)
+        return jax.device_put(new, jax.tree.map(lambda x: x.sharding, state))
 
     def evaluate(self, state) -> dict:
         s = self.eval_sums(self.eval_step, state, self.val)

@@ -122,6 +122,7 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
             print(f"Resuming {config.task} from step {latest} in {workdir}", flush=True)
     else:
         state = jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(rng)
+        state = task.after_init(state)
     start, num_steps = int(jax.device_get(state.step)), int(config.num_steps)
     writer = metrics_lib.MetricWriter(workdir, enabled=is_main, start_step=start)
     eval_metrics: dict = {}

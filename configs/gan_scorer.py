@@ -1,0 +1,30 @@
+"""A scorer on a trained DCGAN discriminator (the paper's discriminator scores).
+
+    python train_scorer.py --config=configs/gan_scorer.py --workdir=runs/gan_scorer \
+        --config.model.gan_workdir=runs/gan [--config.model.frozen=False]
+
+The discriminator's last hidden layer feeds a small head (dense 100, dense 1)
+trained with L1 on ``scored``. frozen=True trains the head only; False
+fine-tunes the discriminator end to end. The discriminator's weights are
+copied from the GAN's latest checkpoint when the run starts; data.resolution,
+model.size and model.ndf must match the GAN.
+"""
+
+from configs import scorer
+
+
+def get_config():
+    c = scorer.get_config()
+    c.num_steps = 2000
+    c.eval_every = 250
+    c.checkpoint_every = 250
+    c.data.resolution = 64
+    c.data.augment = True
+    c.optimizer.learning_rate = 2e-4
+    c.model.name = "gan_critic"
+    c.model.gan_workdir = ""
+    c.model.frozen = True
+    c.model.size = 64
+    c.model.ndf = 64
+    c.model.head_width = 100
+    return c

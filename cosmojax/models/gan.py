@@ -1,0 +1,118 @@
+"""DCGAN (Radford et al. 2016) for 64x64 or 128x128 single-channel images.
+
+Generator: z -> 4x4 -> ... -> size x size through transposed convolutions with
+BatchNorm and ReLU, tanh output. Discriminator: strided 4x4 convolutions with
+LeakyReLU 0.2 and BatchNorm on every layer but the first, a logit out. No
+biases (BatchNorm has them), N(0, 0.02) weights and N(1, 0.02) BatchNorm
+scales, as in the paper and the PyTorch example; at 64x64 the parameter
+counts equal the PyTorch reference's (3,574,656 and 2,763,520).
+
+BatchNorm statistics live in the ``batch_stats`` collection (train mode
+updates them, eval mode reads them); with ``axis_name`` set, batch statistics
+are averaged over that mesh axis, so all devices normalise with the statistics
+of the global batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+conv_init = nn.initializers.normal(0.02)
+
+
+def bn_scale_init(key, shape, dtype=jnp.float32):
+    return 1.0 + 0.02 * nn.initializers.normal(1.0)(key, shape, dtype)
+
+
+def stages(size: int) -> int:
+    n = int(math.log2(size)) - 2
+    if 2 ** (n + 2) != size or n < 2:
+        raise ValueError(f"DCGAN image size must be a power of two >= 16, got {size}")
+    return n
+
+
+class Generator(nn.Module):
+    size: int = 64
+    nz: int = 100
+    ngf: int = 64
+    axis_name: str | None = None
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, z, train: bool = False):
+        n = stages(self.size)
+        ch = [self.ngf * 2**i for i in reversed(range(n))]
+        bn = dict(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                  scale_init=bn_scale_init, axis_name=self.axis_name if train else None,
+                  dtype=self.dtype)
+        x = z.reshape(z.shape[0], 1, 1, -1).astype(self.dtype)
+        x = nn.ConvTranspose(ch[0], (4, 4), padding="VALID", use_bias=False,
+                             kernel_init=conv_init, dtype=self.dtype)(x)
+        x = nn.relu(nn.BatchNorm(**bn)(x))
+        for c in ch[1:]:
+            x = nn.ConvTranspose(c, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+                                 kernel_init=conv_init, dtype=self.dtype)(x)
+            x = nn.relu(nn.BatchNorm(**bn)(x))
+        x = nn.ConvTranspose(1, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
+                             kernel_init=conv_init, dtype=self.dtype)(x)
+        return jnp.tanh(x).astype(jnp.float32)
+
+
+class Discriminator(nn.Module):
+    """``__call__`` -> logits ``[B]``; ``features`` -> the last hidden layer, flattened."""
+
+    size: int = 64
+    ndf: int = 64
+    axis_name: str | None = None
+    dtype: Any = jnp.float32
+
+    def setup(self):
+        n = stages(self.size)
+        ch = [self.ndf * 2**i for i in range(n)]
+        self.convs = [nn.Conv(c, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False,
+                              kernel_init=conv_init, dtype=self.dtype) for c in ch]
+        self.norms = [nn.BatchNorm(momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init,
+                                   axis_name=self.axis_name, dtype=self.dtype)
+                      for _ in ch[1:]]
+        self.out = nn.Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=conv_init,
+                           dtype=self.dtype)
+
+    def features(self, x, train: bool = False):
+        h = nn.leaky_relu(self.convs[0](x.astype(self.dtype)), 0.2)
+        for conv, norm in zip(self.convs[1:], self.norms, strict=True):
+            h = nn.leaky_relu(norm(conv(h), use_running_average=not train), 0.2)
+        return h
+
+    def __call__(self, x, train: bool = False):
+        return self.out(self.features(x, train)).reshape(x.shape[0]).astype(jnp.float32)
+
+
+class CriticScorer(nn.Module):
+    """A scorer on a DCGAN discriminator's features: a small head on the last
+    hidden layer. ``frozen`` keeps the backbone as trained (no gradient);
+    otherwise it is fine-tuned end to end. BatchNorm uses the GAN's running
+    statistics in both cases."""
+
+    size: int = 64
+    ndf: int = 64
+    head_width: int = 100
+    frozen: bool = True
+    score_offset: float = 1.5
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, images, train: bool = False):
+        x = images.astype(jnp.float32) * 2.0 - 1.0  # the GAN's [-1, 1] range
+        h = Discriminator(self.size, self.ndf, dtype=self.dtype, name="backbone").features(x)
+        if self.frozen:
+            h = jax.lax.stop_gradient(h)
+        h = h.reshape(h.shape[0], -1)
+        h = nn.relu(nn.Dense(self.head_width, dtype=self.dtype)(h))
+        out = nn.Dense(1, dtype=self.dtype, bias_init=nn.initializers.constant(self.score_offset))(h)
+        return out[:, 0].astype(jnp.float32)
+

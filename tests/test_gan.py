@@ -1,0 +1,159 @@
+"""The DCGAN: architecture, D and G steps, BatchNorm modes, data parallelism,
+resume, sampling, and the discriminator-based scorer."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cosmojax import sampling, scoring
+from cosmojax.models import gan as gan_models
+from cosmojax.tasks import gan as gan_task
+from cosmojax.train import loop
+from tests.helpers import flat_params, tiny_config
+
+
+def tiny_gan_config(data_dir, **kw):
+    c = tiny_config("gan", data_dir, **kw)
+    c.model.nz = 8
+    c.model.ngf = 4
+    c.model.ndf = 4
+    c.data.score_threshold = 1.0
+    return c
+
+
+def n_params(tree):
+    return sum(int(np.prod(v.shape)) for v in jax.tree.leaves(tree))
+
+
+def test_dcgan_parameter_counts_match_the_reference():
+    g = jax.eval_shape(gan_models.Generator(64).init, jax.random.PRNGKey(0), jnp.zeros((1, 100)))
+    d = jax.eval_shape(gan_models.Discriminator(64).init, jax.random.PRNGKey(0),
+                       jnp.zeros((1, 64, 64, 1)))
+    assert n_params(g["params"]) == 3_574_656 and n_params(d["params"]) == 2_763_520
+    out = jax.eval_shape(gan_models.Generator(128).apply, jax.eval_shape(
+        gan_models.Generator(128).init, jax.random.PRNGKey(0), jnp.zeros((1, 100))),
+        jnp.zeros((2, 100)))
+    assert out.shape == (2, 128, 128, 1)
+
+
+@pytest.fixture(scope="module")
+def task_and_state(tiny_data):
+    task = gan_task.GANTask(tiny_gan_config(tiny_data))
+    task.generator = gan_models.Generator(16, 8, 4, None)  # no mesh axis outside shard_map
+    task.discriminator = gan_models.Discriminator(16, 4, None)
+    return task, task.init_state(jax.random.PRNGKey(0))
+
+
+def test_d_step_and_g_step_change_only_their_own_parameters(task_and_state):
+    task, state = task_and_state
+    g_apply, d_apply = task.generator.apply, task.discriminator.apply
+    real = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)), jnp.float32)
+    z = jax.random.normal(jax.random.PRNGKey(1), (4, 8))
+    stats = state.model_state
+
+    def generate(pg):
+        fake, upd = g_apply({"params": pg, "batch_stats": stats["g"]}, z, train=True,
+                            mutable=["batch_stats"])
+        return fake, upd["batch_stats"]
+
+    fake, vjp, _ = jax.vjp(generate, state.params["g"], has_aux=True)
+    pmean_free = functools.partial(jax.vmap, axis_name="data")
+    d_fn = functools.partial(gan_task.d_step, d_apply=d_apply, tx_d=task.tx_d, real_target=1.0)
+    g_fn = functools.partial(gan_task.g_step, d_apply=d_apply, tx_g=task.tx_g)
+    expand = lambda t: jax.tree.map(lambda x: x[None], t)  # noqa: E731
+    squeeze = lambda t: jax.tree.map(lambda x: x[0], t)  # noqa: E731
+    p_d, s_d, _, _ = squeeze(pmean_free(d_fn)(expand(state.params), expand(stats),
+                                              expand(state.opt_state["d"]), real[None],
+                                              fake[None]))
+    before, after = flat_params(state.params), flat_params(p_d)
+    assert all(np.array_equal(before[k], after[k]) for k in before if k.startswith("['g']"))
+    assert any(not np.array_equal(before[k], after[k]) for k in before if k.startswith("['d']"))
+    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(stats["d"]),
+                                                         jax.tree.leaves(s_d["d"])))
+    p_g, _, _, _ = pmean_free(lambda p, s, o, f: g_fn(p, s, o, f, vjp))(
+        expand(p_d), expand(s_d), expand(state.opt_state["g"]), fake[None])
+    after_g = flat_params(squeeze(p_g))
+    assert all(np.array_equal(after[k], after_g[k]) for k in after if k.startswith("['d']"))
+    assert any(not np.array_equal(after[k], after_g[k]) for k in after if k.startswith("['g']"))
+
+
+def test_batchnorm_updates_in_training_not_in_eval(task_and_state):
+    task, state = task_and_state
+    d = task.discriminator
+    x = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (6, 16, 16, 1)), jnp.float32)
+    variables = {"params": state.params["d"], "batch_stats": state.model_state["d"]}
+    _, upd = d.apply(variables, x, train=True, mutable=["batch_stats"])
+    changed = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(upd["batch_stats"]),
+                                                     jax.tree.leaves(variables["batch_stats"]))]
+    assert all(changed)
+    out_a = d.apply(variables, x)  # eval mode: running statistics, so each image alone
+    out_b = d.apply(variables, x[:2])
+    np.testing.assert_allclose(out_a[:2], out_b, rtol=1e-5)
+    train_a, _ = d.apply(variables, x, train=True, mutable=["batch_stats"])
+    train_b, _ = d.apply(variables, x[:2], train=True, mutable=["batch_stats"])
+    assert not np.allclose(train_a[:2], train_b)  # train mode: batch statistics
+
+
+def test_training_resumes_exactly_and_samples(tiny_data, tmp_path):
+    straight = loop.train_and_evaluate(tiny_gan_config(tiny_data), tmp_path / "a")
+    loop.train_and_evaluate(tiny_gan_config(tiny_data, num_steps=3), tmp_path / "b")
+    resumed = loop.train_and_evaluate(tiny_gan_config(tiny_data), tmp_path / "b")
+    for tree in ("params", "model_state"):
+        a = flat_params(getattr(straight.state, tree))
+        b = flat_params(getattr(resumed.state, tree))
+        assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "a" / "samples" / "step_000006.png").exists()
+    g = sampling.load(tmp_path / "a")
+    imgs = g.sample(jax.random.PRNGKey(0), 3)
+    assert imgs.shape == (3, 16, 16) and imgs.dtype == np.uint8 and g.kind == "gan"
+    assert g.interpolate(np.zeros(8), np.ones(8), 4).shape == (4, 16, 16)
+    with pytest.raises(NotImplementedError, match="not supported for GANs"):
+        g.encode(imgs)
+
+
+def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path):
+    loop.train_and_evaluate(tiny_gan_config(tiny_data, num_steps=3), tmp_path / "gan")
+    config = tiny_config("gan_scorer", tiny_data, num_steps=4, **{"model.size": 16,
+                                                                 "model.ndf": 4})
+    config.model.gan_workdir = str(tmp_path / "gan")
+    result = loop.train_and_evaluate(config, tmp_path / "critic")
+    d = sampling.load(tmp_path / "gan").params["d"]
+    backbone = flat_params(result.state.params["backbone"])
+    assert all(np.array_equal(v, flat_params(d)[k]) for k, v in backbone.items())  # frozen
+    s = scoring.load(tmp_path / "critic")
+    scores = s.score(np.zeros((2, 50, 50), np.uint8))
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 8))
+
+
+SUBPROCESS = """
+import sys, numpy as np
+from cosmojax.train import loop
+from tests.helpers import flat_params
+from tests.test_gan import tiny_gan_config
+r = loop.train_and_evaluate(tiny_gan_config(sys.argv[1], num_steps=3, checkpoint_every=100,
+                                            eval_every=100), sys.argv[2])
+np.savez(sys.argv[3], **flat_params(r.state.params), **flat_params(r.state.model_state))
+"""
+
+
+def test_four_devices_match_one(tiny_data, tmp_path):
+    out = {}
+    for n in (1, 4):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+               "JAX_PLATFORMS": "cpu"}
+        proc = subprocess.run([sys.executable, "-c", SUBPROCESS, str(tiny_data),
+                               str(tmp_path / f"r{n}"), str(tmp_path / f"p{n}.npz")],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out[n] = np.load(tmp_path / f"p{n}.npz")
+    for k in out[1].files:
+        np.testing.assert_allclose(out[4][k], out[1][k], rtol=2e-4, atol=2e-5, err_msg=k)
