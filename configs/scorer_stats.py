@@ -31,5 +31,6 @@ def get_config():
     c.model.stats_width = 256
     c.model.head_width = 256
     c.model.ps_bins = 24
+    c.model.stats_scales = (1, 2, 4)  # statistics at 256, 128 and 64
     c.model.use_cnn = True
     return c

@@ -95,3 +95,18 @@ def test_data_parallel_matches_one_device(tiny_data, tmp_path, devices):
         out[n] = np.load(tmp_path / f"p{n}.npz")
     for k in out[1].files:
         np.testing.assert_allclose(out[devices][k], out[1][k], rtol=1e-5, atol=1e-6)
+
+
+def test_stats_scorer_standardises_its_features_from_data(tiny_data, tmp_path):
+    config = tiny_config("scorer_stats", tiny_data, num_steps=4, eval_every=4,
+                         checkpoint_every=4)
+    config.model.cnn_size = 8
+    result = loop.train_and_evaluate(config, tmp_path / "stats")
+    norm = result.state.model_state["norm"]
+    assert norm["mean"].shape == norm["std"].shape and norm["mean"].shape[0] > 50
+    assert np.all(np.asarray(norm["std"]) > 0) and np.any(np.asarray(norm["mean"]) != 0)
+    from cosmojax import scoring
+
+    s = scoring.load(tmp_path / "stats")
+    np.testing.assert_array_equal(s.model_state["norm"]["mean"], norm["mean"])
+    assert s.score(np.zeros((1, 40, 40), np.uint8)).shape == (1,)

@@ -40,12 +40,15 @@ Score (the function :func:`raw_quality` and the monotone map :func:`to_score`)::
   raw   = Q_pop * prod_k (1 - w_k c_k)        (w: noise .9, blur .85, gain .8,
                                                artifacts .85, clustering .7,
                                                pixelation .85)
-  Q_pop = exp(-0.5 (ln(n_bright / 12) / 0.55)**2) * (1 - 0.5 |f_gal - 0.5|)
+  Q_pop = exp(-0.5 (ln(n_bright / 12) / 0.55)**2)
 
-where n_bright is the number of sources whose peak (after gain) exceeds 20 and
-f_gal the galaxy fraction. ``score = T^-1(F(raw))`` maps raw through its own
-distribution function F under the generator's prior (a fixed 20,000-draw table)
-onto the real ``scored.csv`` histogram T (13 bins of 0.5 from 0, max 6.25), so
+where n_bright = sum_i min(1, F_i / 160)**2 is a soft count of the sources
+whose total flux F_i (after gain) exceeds 160 counts, about the flux that
+peaks at 20 counts with the typical PSF (blur and pixelation keep flux, so
+this survives corruption; fainter sources count fractionally, so the score
+has no ties). ``score = T^-1(F(raw))`` maps raw through its own
+distribution function F under the generator's prior (a fixed 20,000-draw
+table) onto the real ``scored.csv`` histogram T (13 bins of 0.5 from 0, max 6.25), so
 the scores are distributed like the real ones, bimodal with peaks near 0 and
 1.5. Natural photographs (8% of scored) score 0.0075 * u with u their crop
 fraction, i.e. at most 0.0075. ``labeled``: 1000 clean cosmology images per
@@ -79,7 +82,8 @@ SPLIT_CODE = {"labeled": 1, "scored": 2, "query": 3}
 PHOTO_FRACTION = 0.08  # natural photographs among scored/query images
 PHOTO_MAX_SCORE = 0.0075
 LABELED_POSITIVE_FRACTION = 1000 / 1200
-BRIGHT_PEAK = 20.0  # "bright object": peak above this many counts
+BRIGHT_PEAK = 20.0  # "bright object" in the calibration statistics: peak above 20 counts
+BRIGHT_FLUX = 160.0  # ... and for the score: total flux above 160 counts (blur keeps flux)
 KNEE = 200.0  # soft saturation knee; the asymptote is 255
 
 # Real scored.csv: counts per 0.5-wide bin from 0 (the last bin ends at the max 6.25).
@@ -145,8 +149,9 @@ class CosmologyParams:
         return self.gain * np.where(s.is_galaxy, galaxy, star)
 
     @property
-    def n_bright(self) -> int:
-        return int(np.sum(self.peaks() > BRIGHT_PEAK))
+    def n_bright(self) -> float:
+        """Soft count of the sources brighter than BRIGHT_FLUX in total flux (gain included)."""
+        return float(np.sum(np.minimum(1.0, self.gain * self.sources.flux / BRIGHT_FLUX) ** 2))
 
 
 def _sersic_b(n):
@@ -216,7 +221,7 @@ def sample_cosmology(rng: np.random.Generator, mode: str = "scored") -> Cosmolog
 def raw_quality(p: CosmologyParams) -> float:
     """Unmapped quality in (0, 1]; see the module doc for the formula."""
     n_b = max(p.n_bright, 0.5)
-    q_pop = np.exp(-0.5 * (np.log(n_b / 12.0) / 0.55) ** 2) * (1 - 0.5 * abs(p.galaxy_fraction - 0.5))
+    q_pop = np.exp(-0.5 * (np.log(n_b / 12.0) / 0.55) ** 2)
     penalty = 1.0
     for name, c in p.corruptions.items():
         penalty *= 1.0 - CORRUPTIONS[name][1] * abs(c)

@@ -30,7 +30,7 @@ import numpy as np
 
 ZERO_LEVEL = 0.25  # counts: below this a (resampled) pixel is empty sky
 HIST_EDGES = np.concatenate([[0.0], np.geomspace(ZERO_LEVEL, 255.0, 32)])  # 32 bins
-PEAK_THRESHOLDS = (1.0, 5.0, 20.0, 50.0, 150.0)
+PEAK_THRESHOLDS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 150.0, 200.0, 240.0)
 FRACTION_THRESHOLDS = (0.5, 2.0, 5.0, 20.0, 100.0)
 
 

@@ -57,28 +57,17 @@ class ConvBranch(nn.Module):
         return jnp.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], -1)
 
 
-# Fixed affine maps that bring each group of log statistics to O(1).
-_FEATURE_SCALES = ((-8.0, 4.0), (-12.0, 5.0), (3.0, 2.0), (-8.0, 4.0), (0.0, 3.0))
-
-
-def normalize_summary(features: jax.Array, n_ps: int) -> jax.Array:
-    sizes = (len(statistics.HIST_EDGES) - 1, n_ps, len(statistics.PEAK_THRESHOLDS),
-             len(statistics.FRACTION_THRESHOLDS), 1)
-    centre = np.concatenate([np.full(n, c) for n, (c, _) in zip(sizes, _FEATURE_SCALES,
-                                                                 strict=True)])
-    scale = np.concatenate([np.full(n, s) for n, (_, s) in zip(sizes, _FEATURE_SCALES,
-                                                                strict=True)])
-    return (features - centre) / scale
-
-
 class StatsScorer(nn.Module):
     """A CNN branch plus differentiable summary statistics, fused by an MLP.
 
-    Statistics (:mod:`cosmojax.evaluation.statistics`, computed in the model on
-    the input resolution): soft intensity histogram, radially averaged log power
-    spectrum, peak counts above thresholds, pixel fractions above thresholds.
-    The CNN branch sees ``log1p(counts) / log(256)`` average-pooled to
-    ``cnn_size``. Output: the score (no clipping in training).
+    Statistics (:mod:`cosmojax.evaluation.statistics`, computed in the model):
+    soft intensity histogram, radially averaged log power spectrum, peak
+    counts above thresholds and pixel fractions above thresholds, each at the
+    input resolution and at the average-pooled ``stats_scales``. They are
+    standardised with a mean and standard deviation held in the ``norm``
+    collection, which :meth:`ScorerTask.after_init` sets from training images
+    (zeros and ones until then). The CNN branch sees ``log1p(counts) /
+    log(256)`` average-pooled to ``cnn_size``. Output: the score.
     """
 
     cnn_channels: Sequence[int] = (16, 32, 64, 64)
@@ -86,22 +75,34 @@ class StatsScorer(nn.Module):
     stats_width: int = 256
     head_width: int = 256
     ps_bins: int = 24
+    stats_scales: Sequence[int] = (1, 2, 4)
     use_cnn: bool = True
     score_offset: float = 1.5  # initial output, near the mean score
     dtype: Any = jnp.float32
 
+    def features(self, images) -> jax.Array:
+        """The raw statistics vector ``[B, F]`` of images ``[B, r, r, 1]`` in [0, 1]."""
+        counts = images[..., 0].astype(jnp.float32) * 255.0
+        parts = []
+        for f in self.stats_scales:
+            x = counts
+            if f > 1:
+                b, h, w = x.shape
+                x = x.reshape(b, h // f, f, w // f, f).mean((2, 4))
+            parts.append(statistics.summary_vector(x, soft=True, ps_bins=self.ps_bins))
+        return jnp.concatenate(parts, -1)
+
     @nn.compact
     def __call__(self, images, train: bool = False):
-        counts = images[..., 0].astype(jnp.float32) * 255.0
-        feats = statistics.summary_vector(counts, soft=True, ps_bins=self.ps_bins)
-        n_ps = feats.shape[-1] - (len(statistics.HIST_EDGES) - 1 + len(statistics.PEAK_THRESHOLDS)
-                                  + len(statistics.FRACTION_THRESHOLDS) + 1)
-        h = normalize_summary(feats, n_ps).astype(self.dtype)
+        feats = self.features(images)
+        mean = self.variable("norm", "mean", jnp.zeros, feats.shape[-1:], jnp.float32)
+        std = self.variable("norm", "std", jnp.ones, feats.shape[-1:], jnp.float32)
+        h = ((feats - mean.value) / std.value).astype(self.dtype)
         for _ in range(2):
             h = nn.gelu(nn.Dense(self.stats_width, dtype=self.dtype)(h))
         parts = [h]
         if self.use_cnn:
-            z = jnp.log1p(counts)[..., None] / np.log(256.0)
+            z = jnp.log1p(images[..., 0].astype(jnp.float32) * 255.0)[..., None] / np.log(256.0)
             parts.append(ConvBranch(tuple(self.cnn_channels), self.cnn_size, self.dtype)(z))
         x = jnp.concatenate(parts, -1)
         x = nn.gelu(nn.Dense(self.head_width, dtype=self.dtype)(x))
@@ -124,5 +125,6 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
     if cfg.name == "stats":
         return StatsScorer(cnn_channels=tuple(cfg.cnn_channels), cnn_size=cfg.cnn_size,
                            stats_width=cfg.stats_width, head_width=cfg.head_width,
-                           ps_bins=cfg.ps_bins, use_cnn=cfg.use_cnn, dtype=dtype)
+                           ps_bins=cfg.ps_bins, stats_scales=tuple(cfg.stats_scales),
+                           use_cnn=cfg.use_cnn, dtype=dtype)
     raise ValueError(f"model.name: unknown scorer {cfg.name!r}; expected 'paper_cnn', 'stats' or 'gan_critic'")

@@ -85,7 +85,10 @@ class ScorerTask(Task):
                           opt_state=self.tx.init(params), model_state=dict(variables), rng=rng)
 
     def after_init(self, state: TrainState) -> TrainState:
-        """A critic scorer starts from the GAN's discriminator weights and statistics."""
+        """Data-dependent initialisation: the statistics scorer's feature
+        standardisation, or a critic scorer's discriminator weights."""
+        if self.config.model.name == "stats":
+            return self._init_feature_norm(state)
         if self.config.model.name != "gan_critic":
             return state
         from cosmojax import restore
@@ -106,6 +109,21 @@ class ScorerTask(Task):
               f"{'frozen' if self.config.model.frozen else 'fine-tuned'}", flush=True)
         new = state.replace(params=params, opt_state=self.tx.init(params), model_state=stats)
         return jax.device_put(new, jax.tree.map(lambda x: x.sharding, state))
+
+    def _init_feature_norm(self, state: TrainState, n: int = 1024) -> TrainState:
+        """Mean and standard deviation of the statistics over ``n`` training images."""
+        pick = np.random.default_rng(self.config.seed).permutation(len(self.train))[:n]
+        feats_fn = jax.jit(lambda x: self.model.apply(
+            {"params": state.params, **state.model_state}, x,
+            method=scorer_models.StatsScorer.features))
+        chunks = np.array_split(pick, max(1, len(pick) // 64))
+        feats = np.concatenate([np.asarray(feats_fn(
+            self.train.images[idx].astype(np.float32)[..., None])) for idx in chunks])
+        norm = {"mean": feats.mean(0).astype(np.float32),
+                "std": (feats.std(0) + 1e-3).astype(np.float32)}
+        model_state = {**state.model_state, "norm": norm}
+        return state.replace(model_state=jax.device_put(
+            model_state, jax.tree.map(lambda x: x.sharding, state.model_state)))
 
     def evaluate(self, state) -> dict:
         s = self.eval_sums(self.eval_step, state, self.val)

@@ -1,0 +1,168 @@
+"""Scorer quality on one fixed split of the default synthetic data set. Prints one JSON table.
+
+    python benchmarks/scorer_quality.py [--workdir runs/bench] [--paper_steps 1350]
+        [--stats_steps 4000] [--critic_steps 1500] [--gan_workdir runs/bench/gan]
+
+Data: the default synthetic set (9600 scored images, 1200 query images whose
+true scores the generator wrote aside). Every model trains on the same 90%
+of ``scored`` and selects its checkpoint on the same 10% (the hash split of
+:mod:`cosmojax.data.pipeline`); the table reports the MAE on that validation
+split and on the 1200 query images (never seen in training or selection).
+
+Rows:
+* ``constant``: the training-set median (the best constant under L1) and mean.
+* ``paper_cnn``: configs/scorer.py (the paper's CNN at 140x140).
+* ``stats_scorer``: configs/scorer_stats.py (CNN + summary statistics at 256).
+* ``boosted_trees``: the best known method, as past teams did it: gradient-
+  boosted trees (scikit-learn ``HistGradientBoostingRegressor``, absolute-error
+  loss) on intensity histograms and radially averaged power spectra.
+* ``gan_critic``: configs/gan_scorer.py on the discriminator of the GAN in
+  ``--gan_workdir`` (skipped when that has no checkpoint).
+
+Training runs live in ``--workdir`` and resume, so a second call only
+evaluates. Target: stats_scorer MAE <= 0.5 x paper_cnn and below boosted_trees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's configs/
+
+from cosmojax.data import layout, pipeline, sources  # noqa: E402
+
+
+def query_truth() -> tuple[np.ndarray, np.ndarray]:
+    ids, truth = layout.read_csv(sources.default_query_truth())
+    return np.asarray(ids), truth
+
+
+def mae(pred, truth) -> float:
+    return float(np.mean(np.abs(np.clip(pred, 0, 8) - truth)))
+
+
+def train(name: str, config_name: str, workdir: Path, steps: int, **overrides) -> float:
+    from cosmojax.train import loop
+
+    config = importlib.import_module(f"configs.{config_name}").get_config()
+    config.num_steps = steps
+    for k, v in overrides.items():
+        node = config
+        *path, last = k.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = v
+    t0 = time.perf_counter()
+    loop.train_and_evaluate(config, workdir / name)
+    return time.perf_counter() - t0
+
+
+def evaluate_scorer(workdir: Path, truth_ids, truth) -> dict:
+    from cosmojax import scoring
+
+    s = scoring.load(workdir)
+    r = s.resolution
+    _, val = pipeline.split_train_val(pipeline.load_split(None, "scored", r), 0.1)
+    query = pipeline.load_split(None, "query", r)
+    lookup = dict(zip(truth_ids, truth, strict=True))
+    q_truth = np.array([lookup[i] for i in query.ids])
+    return {"val_mae": mae(s.score_prepared(val.images), val.targets),
+            "query_mae": mae(s.score_prepared(query.images), q_truth),
+            "checkpoint_step": s.step}
+
+
+def boosted_trees(resolution: int, truth_ids, truth) -> dict:
+    """GBT on histogram + power-spectrum features computed at ``resolution``."""
+    import jax
+    import jax.numpy as jnp
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from cosmojax.evaluation import statistics
+
+    @jax.jit
+    def features(x):
+        counts = x.astype(jnp.float32) * 255.0
+        n = counts.shape[-1] * counts.shape[-2]
+        hist = statistics.histogram(counts) / n
+        return jnp.concatenate([jnp.log(hist + 1e-7),
+                                jnp.log(statistics.power_spectrum(counts) + 1e-12)], -1)
+
+    def featurize(split):
+        return np.concatenate([np.asarray(features(split.images[i:i + 128]))
+                               for i in range(0, len(split), 128)])
+
+    train, val = pipeline.split_train_val(pipeline.load_split(None, "scored", resolution), 0.1)
+    query = pipeline.load_split(None, "query", resolution)
+    t0 = time.perf_counter()
+    model = HistGradientBoostingRegressor(loss="absolute_error", max_iter=1500,
+                                          learning_rate=0.05, early_stopping=False,
+                                          random_state=0)
+    model.fit(featurize(train), train.targets)
+    lookup = dict(zip(truth_ids, truth, strict=True))
+    q_truth = np.array([lookup[i] for i in query.ids])
+    return {"val_mae": mae(model.predict(featurize(val)), val.targets),
+            "query_mae": mae(model.predict(featurize(query)), q_truth),
+            "features": f"histogram + power spectrum at {resolution}x{resolution}",
+            "train_s": round(time.perf_counter() - t0, 1)}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--workdir", default="runs/bench")
+    p.add_argument("--paper_steps", type=int, default=1350)  # 10 epochs
+    p.add_argument("--stats_steps", type=int, default=4000)
+    p.add_argument("--critic_steps", type=int, default=1500)
+    p.add_argument("--gbt_resolution", type=int, default=256)
+    p.add_argument("--gan_workdir", default="runs/bench/gan")
+    p.add_argument("--only", default="", help="comma list of rows to run")
+    args = p.parse_args()
+    from cosmojax.cli import quiet_logs
+
+    quiet_logs()
+    work = Path(args.workdir)
+    sources.resolve_data_dir(None)
+    truth_ids, truth = query_truth()
+    only = set(filter(None, args.only.split(",")))
+    rows = {}
+    train_split, val = pipeline.split_train_val(pipeline.load_split(None, "scored", 64), 0.1)
+    lookup = dict(zip(truth_ids, truth, strict=True))
+    q = pipeline.load_split(None, "query", 64)
+    q_truth = np.array([lookup[i] for i in q.ids])
+    for stat in ("median", "mean"):
+        c = float(getattr(np, stat)(train_split.targets))
+        rows[f"constant_{stat}"] = {"val_mae": mae(np.full(len(val), c), val.targets),
+                                    "query_mae": mae(np.full(len(q), c), q_truth)}
+    runs = {"paper_cnn": ("scorer", args.paper_steps, {}),
+            "stats_scorer": ("scorer_stats", args.stats_steps, {})}
+    if (Path(args.gan_workdir) / "checkpoints").is_dir():
+        runs["gan_critic"] = ("gan_scorer", args.critic_steps,
+                              {"model.gan_workdir": str(Path(args.gan_workdir).absolute()),
+                               "model.frozen": False})
+    for name, (config_name, steps, overrides) in runs.items():
+        if only and name not in only:
+            continue
+        seconds = train(name, config_name, work, steps, **overrides)
+        rows[name] = {**evaluate_scorer(work / name, truth_ids, truth), "steps": steps,
+                      "train_s_this_call": round(seconds, 1)}
+        print(json.dumps({name: rows[name]}), file=sys.stderr, flush=True)
+    if not only or "boosted_trees" in only:
+        rows["boosted_trees"] = boosted_trees(args.gbt_resolution, truth_ids, truth)
+    out = {"benchmark": "scorer_quality", "data": str(sources.default_synthetic_dir()),
+           "rows": rows}
+    if "paper_cnn" in rows and "stats_scorer" in rows:
+        out["stats_over_paper"] = rows["stats_scorer"]["query_mae"] / rows["paper_cnn"]["query_mae"]
+    if "boosted_trees" in rows and "stats_scorer" in rows:
+        out["stats_beats_boosted_trees"] = (rows["stats_scorer"]["query_mae"]
+                                            < rows["boosted_trees"]["query_mae"])
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

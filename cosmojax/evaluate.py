@@ -1,0 +1,204 @@
+"""Evaluates generated images against real ones; writes metrics.json and plots.
+
+    python -m cosmojax.evaluate --generated FOLDER_OR_WORKDIR --reference DATA \\
+        --scorer_workdir SDIR --out REPORT_DIR [--num 500] [--resolution 1000]
+
+``--generated``: a folder of PNGs, or a VAE/GAN workdir (``--num`` images are
+sampled and upscaled to 1000x1000 first). ``--reference``: a CIL-layout folder
+(empty: the default synthetic set); its label-1 images are the real set, split
+into two disjoint halves for the real-vs-real scale and for memorisation.
+Statistics are computed at ``--resolution`` (1000 = full size). The metrics
+are defined in :mod:`cosmojax.evaluation.metrics`.
+
+Writes ``REPORT_DIR/metrics.json`` and ``histogram.png``, ``power_spectrum.png``
+(with a ratio panel), ``peak_counts.png``, ``source_counts.png`` and
+``samples.png`` (real and generated side by side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cosmojax.data import layout, resample, sources
+from cosmojax.evaluation import catalog, metrics, statistics
+
+
+def _progress(it, desc, total=None):
+    from tqdm import tqdm
+
+    return tqdm(it, desc=desc, total=total, unit="img", file=sys.stderr)
+
+
+def load_real(reference: str, num: int, seed: int = 0) -> np.ndarray:
+    root = sources.resolve_data_dir(reference or None)
+    ids, paths, labels = layout.list_split(root, "labeled")
+    chosen = [p for p, t in zip(paths, labels, strict=True) if t == 1]
+    chosen = [chosen[i] for i in np.random.default_rng(seed).permutation(len(chosen))[:num]]
+    return np.stack([layout.read_png(p) for p in _progress(chosen, "reading real")])
+
+
+def load_generated(generated: str, num: int, resolution: int, seed: int = 0) -> tuple:
+    """``(uint8 [N, resolution, resolution], description)`` from PNGs or a workdir.
+
+    A workdir's samples are upscaled to the data format (1000x1000) first, as
+    ``cosmojax.generate`` writes them, then reduced to ``resolution``.
+    """
+    path = Path(generated)
+    if (path / "config.json").is_file():
+        from cosmojax import generate, sampling
+
+        gen = sampling.load(path)
+        imgs, _, _ = generate.generate(gen, num, size=layout.IMAGE_SIZE, seed=seed)
+        return at_resolution(imgs, resolution), f"{gen.kind} {path} step {gen.step}"
+    paths = sorted(path.glob("*.png"))[:num]
+    if not paths:
+        raise layout.DataError(f"{path}: neither a training workdir nor a folder of PNGs")
+    imgs = [at_resolution(layout.read_png(p)[None], resolution)[0]
+            for p in _progress(paths, "reading generated")]
+    return np.stack(imgs), f"folder {path}"
+
+
+def at_resolution(images: np.ndarray, resolution: int) -> np.ndarray:
+    if images.shape[-2:] == (resolution, resolution):
+        return images
+    return np.stack([np.clip(np.rint(resample.area_resize(im, resolution)), 0, 255)
+                     .astype(np.uint8) for im in images])
+
+
+def compare(real_a, real_b, gen, scorer=None) -> dict:
+    """All metrics for generated images vs real half A, and real half B vs A."""
+    sa, sb, sg = (metrics.image_statistics(x) for x in (real_a, real_b, gen))
+    va, vb, vg = (metrics.stat_vectors(s) for s in (sa, sb, sg))
+    out = {
+        "statistics_frechet": {"generated_vs_real": metrics.frechet(va, vg),
+                               "real_vs_real": metrics.frechet(va, vb)},
+        "per_group_max_bin_difference": {},
+    }
+    for key in ("histogram", "power_spectrum", "peak_counts", "source_counts"):
+        out["per_group_max_bin_difference"][key] = {
+            "generated_vs_real": float(metrics.per_bin_difference(sa[key], sg[key]).max()),
+            "real_vs_real": float(metrics.per_bin_difference(sa[key], sb[key]).max())}
+    na, nb, ng = (metrics.small(x) for x in (real_a, real_b, gen))
+    held_out = metrics.mean_nn_distance(nb, na)
+    out["memorisation"] = {"nn_distance_generated_to_train": metrics.mean_nn_distance(ng, na),
+                           "nn_distance_heldout_to_train": held_out,
+                           "ratio": metrics.mean_nn_distance(ng, na) / max(held_out, 1e-12)}
+    if scorer is not None:
+        fa, fb, fg = (metrics.penultimate_features(scorer, x) for x in (real_a, real_b, gen))
+        out["domain_frechet"] = {"generated_vs_real": metrics.frechet(fa, fg),
+                                 "real_vs_real": metrics.frechet(fa, fb)}
+        out["scores"] = {"generated": metrics.score_summary(scorer.score(gen)),
+                         "real": metrics.score_summary(scorer.score(real_b))}
+    out["means"] = {"real": {k: sa[k].mean(0).tolist() for k in sa},
+                    "generated": {k: sg[k].mean(0).tolist() for k in sg},
+                    "real_b": {k: sb[k].mean(0).tolist() for k in sb}}
+    return out
+
+
+def plots(result: dict, real, gen, out: Path, resolution: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cosmojax import images as images_lib
+
+    m = result["means"]
+    edges = statistics.HIST_EDGES
+    fig, ax = plt.subplots(figsize=(6, 4))
+    centres = np.sqrt(np.maximum(edges[:-1], 0.1) * edges[1:])
+    for name, style in (("real", "-"), ("real_b", ":"), ("generated", "--")):
+        ax.plot(centres, m[name]["histogram"], style, label=name.replace("real_b", "real (B)"))
+    ax.set_xscale("log")
+    ax.set(xlabel="intensity (counts)", ylabel="mean log10(1 + pixels)",
+           title="Intensity histogram")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "histogram.png", dpi=110)
+    plt.close(fig)
+
+    _, k = statistics.spectrum_bins(resolution, resolution)
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 6), sharex=True,
+                                 gridspec_kw={"height_ratios": [2, 1]})
+    for name, style in (("real", "-"), ("real_b", ":"), ("generated", "--")):
+        a1.plot(k, m[name]["power_spectrum"], style, label=name)
+    a1.set(ylabel="log10 P(k)", title="Radially averaged power spectrum")
+    a1.legend()
+    ratio = 10 ** (np.array(m["generated"]["power_spectrum"]) - np.array(m["real"]["power_spectrum"]))
+    a2.plot(k, ratio)
+    a2.axhline(1.0, color="k", lw=0.5)
+    a2.set(xscale="log", yscale="log", xlabel="|k| (cycles per pixel)",
+           ylabel="generated / real")
+    fig.tight_layout()
+    fig.savefig(out / "power_spectrum.png", dpi=110)
+    plt.close(fig)
+
+    for key, labels, fname, title in (
+            ("peak_counts", statistics.PEAK_THRESHOLDS, "peak_counts.png", "Peaks above threshold"),
+            ("source_counts", catalog.THRESHOLDS, "source_counts.png",
+             "Sources (components) above threshold")):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        x = np.arange(len(labels))
+        ax.bar(x - 0.2, m["real"][key], 0.4, label="real")
+        ax.bar(x + 0.2, m["generated"][key], 0.4, label="generated")
+        ax.set_xticks(x, [f"{t:g}" for t in labels])
+        ax.set(xlabel="threshold (counts)", ylabel="mean log10(1 + count)", title=title)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / fname, dpi=110)
+        plt.close(fig)
+
+    n = min(8, len(real), len(gen))
+    thumbs = np.concatenate([at_resolution(real[:n], 250), at_resolution(gen[:n], 250)])
+    images_lib.grid(thumbs, n).save(out / "samples.png")
+
+
+def main(argv=None):
+    from cosmojax.cli import quiet_logs
+
+    quiet_logs()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--generated", required=True, help="folder of PNGs or VAE/GAN workdir")
+    p.add_argument("--reference", default="", help="CIL folder (default: synthetic set)")
+    p.add_argument("--scorer_workdir", default=None)
+    p.add_argument("--out", required=True)
+    p.add_argument("--num", type=int, default=500, help="generated images (and real per half)")
+    p.add_argument("--resolution", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    from cosmojax import scoring
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        scorer = scoring.load(args.scorer_workdir) if args.scorer_workdir else None
+        real = load_real(args.reference, 2 * args.num, args.seed)
+        gen, what = load_generated(args.generated, args.num, args.resolution, args.seed)
+    except (layout.DataError, FileNotFoundError, ValueError) as e:
+        sys.exit(f"error: {e}")
+    half = len(real) // 2
+    real_a, real_b = real[:half], real[half:]
+    real_a, real_b = (at_resolution(x, args.resolution) for x in (real_a, real_b))
+    result = compare(real_a, real_b, gen, scorer)
+    result = {"generated": what, "reference": str(sources.resolve_data_dir(args.reference or None)),
+              "resolution": args.resolution, "num_generated": len(gen),
+              "num_real_per_half": half, **result}
+    (out / "metrics.json").write_text(json.dumps(result, indent=1))
+    plots(result, real_b, gen, out, args.resolution)
+    sf = result["statistics_frechet"]
+    print(f"{what}: statistics Frechet {sf['generated_vs_real']:.3f} "
+          f"(real vs real {sf['real_vs_real']:.3f})")
+    if "domain_frechet" in result:
+        df = result["domain_frechet"]
+        print(f"  domain Frechet {df['generated_vs_real']:.3f} (real vs real "
+              f"{df['real_vs_real']:.3f}); mean score {result['scores']['generated']['mean']:.3f}")
+    print(f"  memorisation ratio {result['memorisation']['ratio']:.3f}; report in {out}")
+
+
+if __name__ == "__main__":
+    main()

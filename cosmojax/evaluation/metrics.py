@@ -1,0 +1,153 @@
+"""How good is a generator? Summary statistics, Fréchet distances, scores, memorisation.
+
+All definitions in one place (the statistics themselves are in
+:mod:`cosmojax.evaluation.statistics` and :mod:`cosmojax.evaluation.catalog`):
+
+* **Per-image statistics** of 8-bit images (at 1000x1000 or any resolution):
+  intensity histogram (log10 of 1 + counts in the fixed bins of
+  ``statistics.HIST_EDGES``, out-of-range values in the edge bins); radially
+  averaged power spectrum (log10, log-spaced ``|k|`` bins from ``fftfreq``,
+  empty bins dropped); peak counts (local maxima of a 3x3 window above each
+  of ``statistics.PEAK_THRESHOLDS``, as log10(1 + count)); source catalogue
+  (connected components above ``catalog.THRESHOLDS``: log10(1 + count), and
+  the log10 flux and area histograms of the components above 5).
+* **Statistics Fréchet distance**: Gaussians fitted to the per-image vectors
+  (the concatenation of the above), real vs generated, Fréchet distance
+  ``|mu1 - mu2|^2 + Tr(C1 + C2 - 2 (C1 C2)^1/2)``; and per bin
+  ``|mean_real - mean_gen| / std_real``.
+* **Domain Fréchet distance**: the same distance between Gaussians fitted to a
+  trained scorer's penultimate-layer features (an FID that needs no
+  downloaded network).
+* **Scores**: the trained scorer's scores of the generated images: mean,
+  quantiles, fraction at or above 2.5 and 3.
+* **Memorisation**: mean nearest-neighbour distance (L2 between 32x32
+  area-resampled images in [0, 1]) from generated images to the reference
+  "training" half, divided by the same for the held-out real half. Near 1:
+  as novel as real images; well below 1: copies of training images.
+
+Every distance is also computed real vs real (two disjoint halves of the real
+set), so that each number has a scale.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+
+from cosmojax.data import resample
+from cosmojax.evaluation import catalog, statistics
+
+FLUX_BINS = np.linspace(1.0, 6.0, 21)  # log10 counts
+AREA_BINS = np.linspace(0.0, 4.0, 17)  # log10 pixels
+NN_SIZE = 32
+
+
+@functools.lru_cache(maxsize=8)
+def _stats_fn(height: int, width: int):
+    @jax.jit
+    def fn(x):
+        x = x.astype(jnp.float32)
+        hist = jnp.log10(1.0 + statistics.histogram(x))
+        ps = jnp.log10(statistics.power_spectrum(x) + 1e-12)
+        peaks = jnp.log10(1.0 + statistics.peak_counts(x))
+        return hist, ps, peaks
+
+    return fn
+
+
+def image_statistics(images) -> dict[str, np.ndarray]:
+    """Per-image statistics of uint8 images ``[N, H, W]`` (see the module doc)."""
+    images = np.asarray(images)
+    fn = _stats_fn(*images.shape[1:])
+    out = {k: [] for k in ("histogram", "power_spectrum", "peak_counts", "source_counts",
+                           "source_flux", "source_area")}
+    for start in range(0, len(images), 16):
+        chunk = images[start:start + 16]
+        for k, v in zip(("histogram", "power_spectrum", "peak_counts"), fn(chunk), strict=True):
+            out[k].append(np.asarray(v))
+        for img in chunk:
+            counts = catalog.component_counts(img)
+            cat = catalog.catalog(img, 5)
+            out["source_counts"].append(np.log10(1.0 + np.array(list(counts.values()))))
+            out["source_flux"].append(np.histogram(np.log10(np.maximum(cat["flux"], 1)),
+                                                   FLUX_BINS)[0])
+            out["source_area"].append(np.histogram(np.log10(np.maximum(cat["area"], 1)),
+                                                   AREA_BINS)[0])
+    return {k: (np.concatenate(v) if k in ("histogram", "power_spectrum", "peak_counts")
+                else np.stack(v)).astype(np.float64) for k, v in out.items()}
+
+
+def stat_vectors(stats: dict[str, np.ndarray]) -> np.ndarray:
+    parts = [stats["histogram"], stats["power_spectrum"], stats["peak_counts"],
+             stats["source_counts"], np.log10(1.0 + stats["source_flux"]),
+             np.log10(1.0 + stats["source_area"])]
+    return np.concatenate(parts, axis=1)
+
+
+def fit_gaussian(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, np.float64)
+    return x.mean(0), np.atleast_2d(np.cov(x, rowvar=False))
+
+
+def frechet_distance(mu1, cov1, mu2, cov2, eps: float = 1e-6) -> float:
+    """Fréchet distance between N(mu1, cov1) and N(mu2, cov2)."""
+    diff = mu1 - mu2
+    with warnings.catch_warnings():  # singular products are handled below
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean, _ = scipy.linalg.sqrtm(cov1 @ cov2, disp=False)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(len(cov1)) * eps
+        covmean = scipy.linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
+    covmean = covmean.real
+    return float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
+
+
+def frechet(a: np.ndarray, b: np.ndarray) -> float:
+    return max(0.0, frechet_distance(*fit_gaussian(a), *fit_gaussian(b)))
+
+
+def per_bin_difference(real: np.ndarray, gen: np.ndarray) -> np.ndarray:
+    """``|mean_real - mean_gen| / std_real`` per component (std floored at 1e-6)."""
+    return np.abs(real.mean(0) - gen.mean(0)) / np.maximum(real.std(0), 1e-6)
+
+
+def score_summary(scores: np.ndarray) -> dict[str, float]:
+    scores = np.asarray(scores, np.float64)
+    q = np.quantile(scores, [0.1, 0.5, 0.9])
+    return {"mean": float(scores.mean()), "p10": float(q[0]), "median": float(q[1]),
+            "p90": float(q[2]), "frac_ge_2.5": float(np.mean(scores >= 2.5)),
+            "frac_ge_3": float(np.mean(scores >= 3.0))}
+
+
+def small(images, size: int = NN_SIZE) -> np.ndarray:
+    return np.stack([resample.prepare_image(im, size).ravel() for im in images])
+
+
+def mean_nn_distance(queries: np.ndarray, bank: np.ndarray) -> float:
+    """Mean L2 distance from each row of ``queries`` to its nearest row of ``bank``."""
+    q, b = jnp.asarray(queries), jnp.asarray(bank)
+    d2 = (q * q).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * q @ b.T
+    return float(jnp.sqrt(jnp.maximum(d2.min(1), 0.0)).mean())
+
+
+def penultimate_features(scorer, images) -> np.ndarray:
+    """A scorer's last hidden layer (the input of its final dense layer) for uint8 images."""
+    x = np.stack([scorer.prepare(im) for im in images])[..., None]
+
+    @jax.jit
+    def fn(params, model_state, batch):
+        _, inter = scorer.apply_fn({"params": params, **model_state}, batch,
+                                   capture_intermediates=True, mutable=["intermediates"])
+        inter = inter["intermediates"]
+        dense = sorted((k for k in inter if k.startswith("Dense_")),
+                       key=lambda k: int(k.split("_")[1]))
+        return inter[dense[-2]]["__call__"][0]
+
+    out = [np.asarray(fn(scorer.params, scorer.model_state, x[i:i + 64]))
+           for i in range(0, len(x), 64)]
+    return np.concatenate(out).astype(np.float64)
