@@ -40,6 +40,7 @@ TARGET_SPLITS = ("labeled", "scored")
 CSV_HEADER = ("Id", "Actual")
 SUBMISSION_HEADER = ("Id", "Predicted")
 IMAGE_SIZE = 1000
+MAX_PIXELS = 25_000_000  # refuse anything larger than 5000x5000 before decoding it
 SCORE_MIN, SCORE_MAX = 0.0, 8.0
 NESTED_LAYOUT = ("cosmology_aux_data_170429", "cosmology_aux_data_170429")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -181,8 +182,11 @@ def decode_png(data: bytes, where: str | Path, conversions: ConversionLog | None
         raise DataError(f"{where}: not a PNG file")
     try:
         with Image.open(io.BytesIO(data)) as im:
-            im.load()
             mode, size = im.mode, im.size
+            if size[0] * size[1] > MAX_PIXELS or min(size) < 1:
+                raise DataError(f"{where}: image of {size[0]}x{size[1]} pixels; expected at "
+                                f"most {MAX_PIXELS} pixels (the data are 1000x1000)")
+            im.load()
             if mode == "L":
                 arr = np.asarray(im, np.uint8)
             elif mode in ("I;16", "I;16B", "I;16L", "I"):
