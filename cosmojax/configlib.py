@@ -24,6 +24,7 @@ def base(task: str) -> ml_collections.ConfigDict:
     c.data.val_fraction = 0.1
     c.data.split_seed = 0
     c.data.augment = False  # random flips and 90-degree rotations
+    c.data.on_device = False  # keep the training set on the accelerators (no host pipeline)
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"

@@ -110,3 +110,28 @@ def test_stats_scorer_standardises_its_features_from_data(tiny_data, tmp_path):
     s = scoring.load(tmp_path / "stats")
     np.testing.assert_array_equal(s.model_state["norm"]["mean"], norm["mean"])
     assert s.score(np.zeros((1, 40, 40), np.uint8)).shape == (1,)
+
+
+def test_on_device_data_gives_the_same_run_as_the_host_pipeline(tiny_data, tmp_path):
+    host = loop.train_and_evaluate(tiny_config("scorer", tiny_data, **{"data.augment": True}),
+                                   tmp_path / "host")
+    dev = loop.train_and_evaluate(tiny_config("scorer", tiny_data, **{
+        "data.augment": True, "data.on_device": True}), tmp_path / "device")
+    a, b = flat_params(host.state.params), flat_params(dev.state.params)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_bfloat16_compute_matches_float32_loss(tiny_data):
+    from cosmojax import tasks
+
+    f32 = tasks.build(tiny_config("scorer", tiny_data))
+    bf16 = tasks.build(tiny_config("scorer", tiny_data, dtype="bfloat16"))
+    state = f32.init_state(jax.random.PRNGKey(0))
+    batch = next(iter(f32.train_batches(0, 1)))
+    for t in (f32, bf16):
+        pred = t.model.apply({"params": state.params}, jnp.asarray(batch["image"]))
+        t.loss = float(jnp.mean(jnp.abs(pred - batch["target"])))
+        assert pred.dtype == jnp.float32
+    assert bf16.loss == pytest.approx(f32.loss, rel=0.02)
+    leaves = jax.tree.leaves(bf16.init_state(jax.random.PRNGKey(0)).params)
+    assert all(x.dtype == jnp.float32 for x in leaves)  # parameters stay float32

@@ -39,6 +39,16 @@ class Task:
                                       seed=self.config.seed, start_step=start_step,
                                       num_steps=num_steps)
 
+    def index_batches(self, start_step: int):
+        """This host's share of the global batch indices, for on-device data."""
+        sampler = pipeline.IndexSampler(len(self.train), self.config.batch_size,
+                                        self.config.seed)
+        step = start_step
+        while True:
+            idx = sampler.host_indices(step, jax.process_index(), jax.process_count())
+            yield {"index": idx.astype(np.int32)}
+            step += 1
+
     def eval_sums(self, eval_step, state, data: pipeline.Split) -> dict[str, float]:
         """Sums of ``eval_step``'s per-batch outputs over ``data`` (padding masked)."""
         fn = self._jitted(eval_step)
@@ -46,7 +56,7 @@ class Task:
         for batch in pipeline.eval_batches(data, self.config.eval_batch_size):
             out = fn(state, parallel.shard_batch(batch, self.mesh))
             total = out if total is None else jax.tree.map(lambda a, b: a + b, total, out)
-        return {k: float(v) for k, v in jax.device_get(total).items()}
+        return {k: float(v) for k, v in parallel.host_local(total).items()}
 
     @functools.cache  # noqa: B019 (one compiled eval function per task object)
     def _jitted(self, eval_step):

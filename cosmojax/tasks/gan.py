@@ -184,8 +184,8 @@ class GANTask(Task):
             return
         folder = Path(workdir) / "samples"
         folder.mkdir(exist_ok=True)
-        samples = np.asarray(self._decode(jax.device_get(state.params),
-                                          jax.device_get(state.model_state),
+        samples = np.asarray(self._decode(parallel.host_local(state.params),
+                                          parallel.host_local(state.model_state),
                                           self.fixed_latents()))
         grid = images_lib.grid(samples, 8)
         grid.save(folder / f"step_{step:06d}.png")

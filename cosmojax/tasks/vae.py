@@ -140,7 +140,7 @@ class VAETask(Task):
     def on_eval(self, state, step: int, workdir, writer):
         if jax.process_index() != 0:
             return
-        params = jax.device_get(state.params)
+        params = parallel.host_local(state.params)
         folder = Path(workdir) / "samples"
         folder.mkdir(exist_ok=True)
         decode, reconstruct = self._pictures

@@ -123,7 +123,7 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
     else:
         state = jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(rng)
         state = task.after_init(state)
-    start, num_steps = int(jax.device_get(state.step)), int(config.num_steps)
+    start, num_steps = int(parallel.host_local(state.step)), int(config.num_steps)
     writer = metrics_lib.MetricWriter(workdir, enabled=is_main, start_step=start)
     eval_metrics: dict = {}
     if start >= num_steps:
@@ -132,8 +132,15 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
         writer.close()
         return TrainResult(state, start, False, eval_metrics)
 
-    step_fn = parallel.data_parallel(task.train_step, mesh)
-    batches = task.train_batches(start_step=start, num_steps=num_steps)
+    on_device = bool(config.data.get("on_device", False))
+    step_fn = parallel.data_parallel(task.train_step, mesh, resident=on_device)
+    if on_device:  # the training set lives on the devices; only indices travel
+        resident = parallel.resident_data(task.train, mesh)
+        gather_step = step_fn
+        step_fn = lambda state, batch: gather_step(state, batch, resident)  # noqa: E731
+        batches = task.index_batches(start_step=start)
+    else:
+        batches = task.train_batches(start_step=start, num_steps=num_steps)
     bar = metrics_lib.progress(start, num_steps, task.name, enabled=is_main)
     window = metrics_lib.Window(config.batch_size)
     pending = None
@@ -142,7 +149,7 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
         nonlocal pending
         if pending is not None:
             step, values = pending
-            values = jax.device_get(values)
+            values = parallel.host_local(values)
             _check_finite(step, values, task.finite_metrics, workdir, ckpt)
             window.add(values)
             pending = None

@@ -38,14 +38,33 @@ def batch_sharding(mesh) -> NamedSharding:
     return NamedSharding(mesh, P(AXIS))
 
 
-def data_parallel(step_fn, mesh, *, donate: bool = True):
+def data_parallel(step_fn, mesh, *, donate: bool = True, resident: bool = False):
     """``step_fn(state, batch) -> (state, out)`` per device -> jitted global step.
 
     ``state`` and ``out`` are replicated; ``batch`` is split over ``data``.
+    With ``resident``, the step takes a third argument, the training images and
+    targets held on every device (:func:`resident_data`), and ``batch`` is
+    ``{"index": global example indices}``: each device gathers its own rows, so
+    no image crosses from the host during training.
     """
-    sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=(P(), P()),
+    if resident:
+        inner = step_fn
+
+        def step_fn(state, batch, data):
+            idx = batch["index"]
+            return inner(state, {"image": data["images"][idx].astype(jnp.float32)[..., None],
+                                 "target": data["targets"][idx]})
+
+    in_specs = (P(), P(AXIS), P()) if resident else (P(), P(AXIS))
+    sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=in_specs, out_specs=(P(), P()),
                             check_vma=False)
     return jax.jit(sharded, donate_argnums=(0,) if donate else ())
+
+
+def resident_data(split, mesh) -> dict:
+    """A training split (float16 images, targets) replicated on every device."""
+    return replicate({"images": np.asarray(split.images),
+                      "targets": np.asarray(split.targets, np.float32)}, mesh)
 
 
 def data_parallel_apply(fn, mesh):
@@ -62,6 +81,18 @@ def shard_batch(batch: dict, mesh) -> dict:
     sharding = batch_sharding(mesh)
     return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
             for k, v in batch.items() if np.asarray(v).dtype.kind in "fiub"}
+
+
+def host_local(tree):
+    """Numpy copies of replicated arrays, also when they span other processes'
+    devices (each process reads its own replica)."""
+
+    def get(x):
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(x.addressable_shards[0].data)
+        return np.asarray(x)
+
+    return jax.tree.map(get, tree)
 
 
 def replicate(tree, mesh):
