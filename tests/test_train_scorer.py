@@ -97,18 +97,18 @@ def test_data_parallel_matches_one_device(tiny_data, tmp_path, devices):
         np.testing.assert_allclose(out[devices][k], out[1][k], rtol=1e-5, atol=1e-6)
 
 
-def test_stats_scorer_standardises_its_features_from_data(tiny_data, tmp_path):
+def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):
     config = tiny_config("scorer_stats", tiny_data, num_steps=4, eval_every=4,
                          checkpoint_every=4)
     config.model.cnn_size = 8
     result = loop.train_and_evaluate(config, tmp_path / "stats")
-    norm = result.state.model_state["norm"]
-    assert norm["mean"].shape == norm["std"].shape and norm["mean"].shape[0] > 50
-    assert np.all(np.asarray(norm["std"]) > 0) and np.any(np.asarray(norm["mean"]) != 0)
+    q = np.asarray(result.state.model_state["norm"]["quantiles"])
+    assert q.shape[0] == scorer_models.QUANTILES and q.shape[1] > 50
+    assert np.all(np.diff(q, axis=0) >= 0) and not np.allclose(q[:, 0], np.linspace(-5, 5, 64))
     from cosmojax import scoring
 
     s = scoring.load(tmp_path / "stats")
-    np.testing.assert_array_equal(s.model_state["norm"]["mean"], norm["mean"])
+    np.testing.assert_array_equal(s.model_state["norm"]["quantiles"], q)
     assert s.score(np.zeros((1, 40, 40), np.uint8)).shape == (1,)
 
 
@@ -135,3 +135,14 @@ def test_bfloat16_compute_matches_float32_loss(tiny_data):
     assert bf16.loss == pytest.approx(f32.loss, rel=0.02)
     leaves = jax.tree.leaves(bf16.init_state(jax.random.PRNGKey(0)).params)
     assert all(x.dtype == jnp.float32 for x in leaves)  # parameters stay float32
+
+
+def test_reshape_max_pool_equals_flax_max_pool():
+    import flax.linen as nn
+
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 70, 70, 3)), jnp.float32)
+    np.testing.assert_array_equal(scorer_models.max_pool_2x2(x),
+                                  nn.max_pool(x, (2, 2), strides=(2, 2)))
+    g1 = jax.grad(lambda v: scorer_models.max_pool_2x2(v).sum())(x)
+    g2 = jax.grad(lambda v: nn.max_pool(v, (2, 2), strides=(2, 2)).sum())(x)
+    np.testing.assert_array_equal(g1, g2)  # no ties in continuous data

@@ -15,6 +15,19 @@ from cosmojax.evaluation import statistics
 xavier = nn.initializers.xavier_uniform()
 
 
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """2x2 max-pooling with stride 2 as a reshape and a max.
+
+    The same values as ``nn.max_pool(x, (2, 2), strides=(2, 2))``; its gradient
+    is an equality mask instead of XLA's select-and-scatter, which made the
+    paper CNN's train step about 40% faster on CPU (benchmarks/throughput.py).
+    At exact ties the gradient is shared among the tied inputs; after a ReLU
+    ties are zeros, whose gradient is zero anyway.
+    """
+    b, h, w, c = x.shape
+    return x[:, : h // 2 * 2, : w // 2 * 2].reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
 class PaperCNN(nn.Module):
     """The CIL 2018 paper's scorer at 140x140 (7,892,297 parameters).
 
@@ -29,7 +42,7 @@ class PaperCNN(nn.Module):
         x = images.astype(self.dtype)
         for features in (32, 64):
             x = nn.Conv(features, (5, 5), padding="SAME", kernel_init=xavier, dtype=self.dtype)(x)
-            x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2))
+            x = max_pool_2x2(nn.relu(x))
         x = x.reshape(x.shape[0], -1)
         x = nn.relu(nn.Dense(100, kernel_init=xavier, dtype=self.dtype)(x))
         return nn.Dense(1, kernel_init=xavier, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
@@ -57,6 +70,26 @@ class ConvBranch(nn.Module):
         return jnp.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], -1)
 
 
+QUANTILES = 64
+
+
+def quantile_normalize(module: nn.Module, feats: jax.Array) -> jax.Array:
+    """Maps each feature through its training-set distribution to a standard
+    normal: ``ndtri(F(x))``, with F the piecewise-linear CDF through
+    ``QUANTILES`` stored quantiles (the ``norm`` collection; evenly spaced
+    placeholders until :meth:`ScorerTask.after_init` measures them). Robust to
+    the heavy tails of log power spectra and counts, and markedly better for
+    an MLP than mean/std scaling on these statistics."""
+    n = feats.shape[-1]
+    q = module.variable("norm", "quantiles",
+                        lambda: jnp.tile(jnp.linspace(-5.0, 5.0, QUANTILES)[:, None], (1, n)))
+    levels = jnp.linspace(0.0, 1.0, QUANTILES)
+    ramp = jnp.arange(QUANTILES, dtype=jnp.float32)[:, None] * 1e-6  # strictly increasing
+    u = jax.vmap(lambda col, qs: jnp.interp(col, qs, levels), in_axes=(1, 1), out_axes=1)(
+        feats.astype(jnp.float32), q.value + ramp)
+    return jax.scipy.special.ndtri(jnp.clip(u, 1e-3, 1.0 - 1e-3))
+
+
 class StatsScorer(nn.Module):
     """A CNN branch plus differentiable summary statistics, fused by an MLP.
 
@@ -64,9 +97,8 @@ class StatsScorer(nn.Module):
     soft intensity histogram, radially averaged log power spectrum, peak
     counts above thresholds and pixel fractions above thresholds, each at the
     input resolution and at the average-pooled ``stats_scales``. They are
-    standardised with a mean and standard deviation held in the ``norm``
-    collection, which :meth:`ScorerTask.after_init` sets from training images
-    (zeros and ones until then). The CNN branch sees ``log1p(counts) /
+    mapped to standard normals through their training-set quantiles
+    (:func:`quantile_normalize`). The CNN branch sees ``log1p(counts) /
     log(256)`` average-pooled to ``cnn_size``. Output: the score.
     """
 
@@ -95,9 +127,7 @@ class StatsScorer(nn.Module):
     @nn.compact
     def __call__(self, images, train: bool = False):
         feats = self.features(images)
-        mean = self.variable("norm", "mean", jnp.zeros, feats.shape[-1:], jnp.float32)
-        std = self.variable("norm", "std", jnp.ones, feats.shape[-1:], jnp.float32)
-        h = ((feats - mean.value) / std.value).astype(self.dtype)
+        h = quantile_normalize(self, feats).astype(self.dtype)
         for _ in range(2):
             h = nn.gelu(nn.Dense(self.stats_width, dtype=self.dtype)(h))
         parts = [h]

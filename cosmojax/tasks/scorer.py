@@ -111,7 +111,7 @@ class ScorerTask(Task):
         return jax.device_put(new, jax.tree.map(lambda x: x.sharding, state))
 
     def _init_feature_norm(self, state: TrainState, n: int = 1024) -> TrainState:
-        """Mean and standard deviation of the statistics over ``n`` training images."""
+        """Quantiles of the statistics over ``n`` training images."""
         pick = np.random.default_rng(self.config.seed).permutation(len(self.train))[:n]
         feats_fn = jax.jit(lambda x: self.model.apply(
             {"params": state.params, **state.model_state}, x,
@@ -119,8 +119,8 @@ class ScorerTask(Task):
         chunks = np.array_split(pick, max(1, len(pick) // 64))
         feats = np.concatenate([np.asarray(feats_fn(
             self.train.images[idx].astype(np.float32)[..., None])) for idx in chunks])
-        norm = {"mean": feats.mean(0).astype(np.float32),
-                "std": (feats.std(0) + 1e-3).astype(np.float32)}
+        levels = np.linspace(0.0, 1.0, scorer_models.QUANTILES)
+        norm = {"quantiles": np.quantile(feats, levels, axis=0).astype(np.float32)}
         model_state = {**state.model_state, "norm": norm}
         return state.replace(model_state=jax.device_put(
             model_state, jax.tree.map(lambda x: x.sharding, state.model_state)))

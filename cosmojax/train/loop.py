@@ -178,7 +178,7 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
                 metrics = eval_metrics
                 writer.write(step, eval_metrics)
                 if is_main:
-                    bar.write(f"step {step}: {metrics_lib.short(eval_metrics)}")
+                    bar.write(f"step {step}: {metrics_lib.short(eval_metrics)}", file=sys.stderr)
                 task.on_eval(state, step, workdir, writer)
             if is_ckpt or is_eval:
                 ckpt.save(step, state, _meta(task, config, step), metrics)

@@ -1,0 +1,231 @@
+"""Training throughput of the three models, the input pipeline, and the PyTorch peer.
+
+    python benchmarks/throughput.py [--steps 10] [--torch ../shared/peers/torch_reference.py]
+        [--models scorer,vae,dcgan] [--no_pipeline] [--xla_variants]
+
+Prints one JSON line per measurement with at least ``model`` (scorer, vae,
+dcgan, pipeline_first, pipeline_cached), ``images_per_s``, ``batch`` and
+``device``. Train steps are the projects' own jitted data-parallel steps
+(:mod:`cosmojax.tasks`), timed one by one after compilation and warm-up; the
+median is reported, with the step's FLOPs and bytes from XLA's cost analysis
+and the achieved rate. The PyTorch reference (same architectures, batch and
+optimizer) runs in the same invocation on the same machine, and a last line
+gives the JAX/PyTorch ratios. On a GPU it also measures a large matmul and a
+large copy, so each model's rate can be read as a fraction of the roofline.
+
+``--xla_variants`` re-runs the JAX measurements in subprocesses under several
+XLA CPU flag sets (what helps convolutions on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+TORCH_REF = REPO.parent / "shared" / "peers" / "torch_reference.py"
+CONFIGS = {"scorer": "scorer", "vae": "vae", "dcgan": "gan"}
+XLA_VARIANTS = {
+    "default": "",
+    "fast_math": "--xla_cpu_enable_fast_math=true",
+    "onednn_custom_call": "--xla_cpu_experimental_onednn_custom_call=true",
+    "xnnpack": "--xla_cpu_use_xnnpack=true",
+}
+
+
+def emit(row: dict):
+    print(json.dumps(row), flush=True)
+
+
+def device_info():
+    import jax
+
+    d = jax.devices()[0]
+    return {"device": d.platform, "device_name": getattr(d, "device_kind", str(d)),
+            "device_count": jax.device_count(), "jax": jax.__version__}
+
+
+def measure_model(name: str, batch: int, steps: int, warmup: int, dtype: str) -> dict:
+    import importlib
+
+    import jax
+    import numpy as np
+
+    from cosmojax import tasks
+    from cosmojax.train import parallel
+
+    config = importlib.import_module(f"configs.{CONFIGS[name]}").get_config()
+    config.batch_size = batch
+    config.dtype = dtype
+    task = tasks.build(config)
+    mesh = task.mesh
+    state = jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(
+        jax.random.PRNGKey(0))
+    r = config.data.resolution
+    rng = np.random.default_rng(0)
+    batch_np = {"image": rng.uniform(size=(batch, r, r, 1)).astype(np.float32),
+                "target": rng.uniform(0, 6, batch).astype(np.float32)}
+    data = parallel.shard_batch(batch_np, mesh)
+    step = parallel.data_parallel(task.train_step, mesh)
+    t0 = time.perf_counter()
+    compiled = step.lower(state, data).compile()
+    compile_s = time.perf_counter() - t0
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    for _ in range(warmup):
+        state, m = step(state, data)
+    jax.block_until_ready(m)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        state, m = step(state, data)
+        jax.block_until_ready(m)
+        times.append(time.perf_counter() - t0)
+    ms = statistics.median(times) * 1e3
+    n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
+    flops = float(cost.get("flops", 0.0)) if cost else 0.0
+    nbytes = float(cost.get("bytes accessed", 0.0)) if cost else 0.0
+    return {"model": name, "framework": "jax", "batch": batch,
+            "images_per_s": round(batch / (ms / 1e3), 2), "step_ms_median": round(ms, 3),
+            "params": n_params, "precision": dtype, "compile_s": round(compile_s, 2),
+            "flops_per_step": flops, "bytes_per_step": nbytes,
+            "achieved_tflop_per_s": round(flops / (ms / 1e3) / 1e12, 4),
+            "steps": steps, "warmup": warmup}
+
+
+def roofline() -> dict:
+    """Measured peak matmul rate (f32, and bf16 on accelerators) and copy bandwidth."""
+    import jax
+    import jax.numpy as jnp
+
+    out = {}
+    n = 8192 if jax.default_backend() != "cpu" else 2048
+    for dtype in (("float32", "bfloat16") if jax.default_backend() != "cpu" else ("float32",)):
+        a = jnp.ones((n, n), dtype)
+        f = jax.jit(lambda x: x @ x)
+        jax.block_until_ready(f(a))
+        t0 = time.perf_counter()
+        for _ in range(5):
+            y = f(a)
+        jax.block_until_ready(y)
+        out[f"matmul_{dtype}_tflop_per_s"] = round(5 * 2 * n**3 / (time.perf_counter() - t0)
+                                                   / 1e12, 3)
+    x = jnp.ones((64 * 2**20,), jnp.float32)  # 256 MB
+    g = jax.jit(lambda v: v * 1.0001)
+    jax.block_until_ready(g(x))
+    t0 = time.perf_counter()
+    for _ in range(5):
+        y = g(x)
+    jax.block_until_ready(y)
+    out["copy_gb_per_s"] = round(5 * 2 * x.nbytes / (time.perf_counter() - t0) / 1e9, 1)
+    return out
+
+
+def pipeline_rows(batch: int) -> list[dict]:
+    import tempfile
+
+    from cosmojax.data import layout, pipeline, sources, tfds_builder
+
+    root = sources.resolve_data_dir(None)
+    n = sum(len(layout.list_split(root, s)[0]) for s in layout.SPLITS)
+    rows = []
+    old = os.environ.get("COSMOJAX_HOME")
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["COSMOJAX_HOME"] = home
+        t0 = time.perf_counter()
+        tfds_builder.prepared_builder(root, 128)
+        dt = time.perf_counter() - t0
+        rows.append({"model": "pipeline_first", "images_per_s": round(n / dt, 1),
+                     "images_per_s_per_core": round(n / dt / (os.cpu_count() or 1), 1),
+                     "batch": None, "resolution": 128, "images": n})
+        data = pipeline.load_split(str(root), "scored", 128)
+        it = pipeline.train_batches(data, batch_size=batch, seed=0, process_index=0,
+                                    process_count=1)
+        for _ in range(50):
+            next(it)
+        t0 = time.perf_counter()
+        for _ in range(1000):
+            next(it)
+        rows.append({"model": "pipeline_cached", "batch": batch, "resolution": 128,
+                     "images_per_s": round(1000 * batch / (time.perf_counter() - t0), 1)})
+    if old is not None:
+        os.environ["COSMOJAX_HOME"] = old
+    return rows
+
+
+def run_torch(path: Path, models: list[str], batch: int, steps: int, warmup: int,
+              bf16: bool) -> list[dict]:
+    rows = []
+    for m in models:
+        cmd = [sys.executable, str(path), "--model", "scorer" if m == "scorer" else m,
+               "--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup)]
+        if bf16:
+            cmd.append("--bf16")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            rows.append({"model": m, "framework": "torch", "error": proc.stderr[-500:]})
+            continue
+        for line in proc.stdout.splitlines():
+            if line.startswith("{"):
+                rows.append(json.loads(line))
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="scorer,vae,dcgan")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--torch", default=str(TORCH_REF), help="PyTorch reference script ('' = skip)")
+    p.add_argument("--no_pipeline", action="store_true")
+    p.add_argument("--xla_variants", action="store_true")
+    p.add_argument("--jax_only", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    models = [m for m in args.models.split(",") if m]
+    from cosmojax.cli import quiet_logs
+
+    quiet_logs()
+    info = device_info()
+    jax_rows = {}
+    for m in models:
+        row = {**measure_model(m, args.batch, args.steps, args.warmup, args.dtype), **info,
+               "xla_flags": os.environ.get("XLA_FLAGS", "")}
+        jax_rows[m] = row
+        emit(row)
+    if args.jax_only:
+        return
+    if info["device"] != "cpu":
+        emit({"model": "roofline", **roofline(), **info})
+    if not args.no_pipeline:
+        for row in pipeline_rows(args.batch):
+            emit({**row, **info})
+    if args.xla_variants and info["device"] == "cpu":
+        for name, flags in XLA_VARIANTS.items():
+            env = {**os.environ, "XLA_FLAGS": flags}
+            proc = subprocess.run([sys.executable, __file__, "--jax_only", "--models",
+                                   args.models, "--steps", str(args.steps), "--batch",
+                                   str(args.batch)], env=env, capture_output=True, text=True)
+            for line in proc.stdout.splitlines():
+                if line.startswith("{"):
+                    emit({**json.loads(line), "variant": name})
+    if args.torch and Path(args.torch).is_file():
+        torch_rows = run_torch(Path(args.torch), models, args.batch, args.steps, args.warmup,
+                               args.dtype == "bfloat16")
+        for row in torch_rows:
+            emit(row)
+        ratios = {r["model"]: round(jax_rows[r["model"]]["images_per_s"] / r["images_per_s"], 3)
+                  for r in torch_rows if r.get("images_per_s") and r["model"] in jax_rows}
+        emit({"model": "ratio_jax_over_torch", **ratios, **info})
+
+
+if __name__ == "__main__":
+    main()
