@@ -20,18 +20,29 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
-# Generates the default synthetic data set (once), prints its summary, trains a
-# short paper scorer and writes Kaggle-style predictions for the query images.
+# Generates the default synthetic data set (once) and prints its summary; trains
+# a short paper scorer and writes Kaggle-style predictions for the query images;
+# trains a short VAE (sample grids, curves) and writes 1000x1000 generated images.
 demo: $(STAMP)
 	$(PY) -m cosmojax.data.summary
 	$(PY) train_scorer.py --config=configs/scorer.py --workdir=$(RUNS)/scorer \
-	  --config.num_steps=300 --config.eval_every=100 --config.checkpoint_every=100
-	$(PY) -m cosmojax.predict --workdir $(RUNS)/scorer --images query --out $(RUNS)/predictions.csv
+	  --config.num_steps=200 --config.eval_every=100 --config.checkpoint_every=100
+	$(PY) -m cosmojax.predict --workdir $(RUNS)/scorer --out $(RUNS)/predictions.csv
+	$(PY) train_vae.py --config=configs/vae.py --workdir=$(RUNS)/vae \
+	  --config.num_steps=600 --config.eval_every=300 --config.checkpoint_every=300
+	$(PY) -m cosmojax.generate --workdir $(RUNS)/vae --num 4 --size 1000 --out $(RUNS)/generated
+	@echo "Done. Predictions: $(RUNS)/predictions.csv; VAE samples: $(RUNS)/vae/samples/;"
+	@echo "curves: $(RUNS)/vae/curves.png; 1000x1000 images: $(RUNS)/generated/"
 
+# The benchmarks (long on a CPU; each prints JSON). See benchmarks/RESULTS.md.
 bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) benchmarks/data_realism.py
 	$(PY) benchmarks/pipeline.py
+	$(PY) benchmarks/upscale.py
+	$(PY) benchmarks/throughput.py
+	$(PY) benchmarks/kill_resume.py
+	$(PY) benchmarks/scorer_quality.py
 
 lint: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev]'

@@ -4,7 +4,8 @@
 
 Per-image statistics are medians over label-1 images of ``labeled/`` whose
 background is exactly 0, like the real reference image they are compared
-with; set statistics are compared with the real data set as a whole. Target: every compared statistic within 25% (relative).
+with; set statistics are compared with the real data set as a whole.
+Target: every compared statistic within 25% (relative).
 """
 
 from __future__ import annotations
@@ -18,11 +19,23 @@ from cosmojax.data import layout, sources
 from cosmojax.evaluation import catalog
 
 # Measured on a real labeled/ image and on the real data set (see the README).
-REAL_IMAGE = {"zero_fraction": 0.997225, "nonzero_fraction": 0.002775, "mean": 0.031213,
-              "max": 255.0, "components_above_0": 50, "components_above_5": 18,
-              "components_above_20": 9, "components_above_50": 6}
-REAL_SET = {"background_zero_fraction": 0.80, "score_mean": 1.654, "score_median": 1.503,
-            "score_sd": 1.086, "score_max": 6.25}
+REAL_IMAGE = {
+    "zero_fraction": 0.997225,
+    "nonzero_fraction": 0.002775,
+    "mean": 0.031213,
+    "max": 255.0,
+    "components_above_0": 50,
+    "components_above_5": 18,
+    "components_above_20": 9,
+    "components_above_50": 6,
+}
+REAL_SET = {
+    "background_zero_fraction": 0.80,
+    "score_mean": 1.654,
+    "score_median": 1.503,
+    "score_sd": 1.086,
+    "score_max": 6.25,
+}
 TOLERANCE = 0.25
 
 
@@ -39,8 +52,10 @@ def measure(root, n_images: int) -> dict:
         "image": {k: med[k] for k in REAL_IMAGE},
         "set": {
             "background_zero_fraction": float(np.mean([s["background"] == 0 for s in stats])),
-            "score_mean": float(scores.mean()), "score_median": float(np.median(scores)),
-            "score_sd": float(scores.std()), "score_max": float(scores.max()),
+            "score_mean": float(scores.mean()),
+            "score_median": float(np.median(scores)),
+            "score_sd": float(scores.std()),
+            "score_max": float(scores.max()),
         },
         "extra": {
             "score_min": float(scores.min()),
@@ -58,8 +73,12 @@ def compare(measured: dict) -> dict:
         for k, real in ref.items():
             syn = measured[group][k]
             rel = abs(syn - real) / abs(real)
-            rows[k] = {"real": real, "synthetic": round(syn, 6), "rel_diff": round(rel, 4),
-                       "within_25pct": rel <= TOLERANCE}
+            rows[k] = {
+                "real": real,
+                "synthetic": round(syn, 6),
+                "rel_diff": round(rel, 4),
+                "within_25pct": rel <= TOLERANCE,
+            }
     return rows
 
 
@@ -71,9 +90,18 @@ def main():
     root = sources.resolve_data_dir(args.data_dir or None)
     measured = measure(root, args.images)
     rows = compare(measured)
-    print(json.dumps({"benchmark": "data_realism", "data_dir": str(root), "comparison": rows,
-                      "all_within_25pct": all(r["within_25pct"] for r in rows.values()),
-                      **measured["extra"]}, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "data_realism",
+                "data_dir": str(root),
+                "comparison": rows,
+                "all_within_25pct": all(r["within_25pct"] for r in rows.values()),
+                **measured["extra"],
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -73,9 +73,11 @@ def evaluate_scorer(workdir: Path, truth_ids, truth) -> dict:
     query = pipeline.load_split(None, "query", r)
     lookup = dict(zip(truth_ids, truth, strict=True))
     q_truth = np.array([lookup[i] for i in query.ids])
-    return {"val_mae": mae(s.score_prepared(val.images), val.targets),
-            "query_mae": mae(s.score_prepared(query.images), q_truth),
-            "checkpoint_step": s.step}
+    return {
+        "val_mae": mae(s.score_prepared(val.images), val.targets),
+        "query_mae": mae(s.score_prepared(query.images), q_truth),
+        "checkpoint_step": s.step,
+    }
 
 
 def boosted_trees(resolution: int, truth_ids, truth) -> dict:
@@ -91,26 +93,34 @@ def boosted_trees(resolution: int, truth_ids, truth) -> dict:
         counts = x.astype(jnp.float32) * 255.0
         n = counts.shape[-1] * counts.shape[-2]
         hist = statistics.histogram(counts) / n
-        return jnp.concatenate([jnp.log(hist + 1e-7),
-                                jnp.log(statistics.power_spectrum(counts) + 1e-12)], -1)
+        return jnp.concatenate(
+            [jnp.log(hist + 1e-7), jnp.log(statistics.power_spectrum(counts) + 1e-12)], -1
+        )
 
     def featurize(split):
-        return np.concatenate([np.asarray(features(split.images[i:i + 128]))
-                               for i in range(0, len(split), 128)])
+        return np.concatenate(
+            [np.asarray(features(split.images[i : i + 128])) for i in range(0, len(split), 128)]
+        )
 
     train, val = pipeline.split_train_val(pipeline.load_split(None, "scored", resolution), 0.1)
     query = pipeline.load_split(None, "query", resolution)
     t0 = time.perf_counter()
-    model = HistGradientBoostingRegressor(loss="absolute_error", max_iter=1500,
-                                          learning_rate=0.05, early_stopping=False,
-                                          random_state=0)
+    model = HistGradientBoostingRegressor(
+        loss="absolute_error",
+        max_iter=1500,
+        learning_rate=0.05,
+        early_stopping=False,
+        random_state=0,
+    )
     model.fit(featurize(train), train.targets)
     lookup = dict(zip(truth_ids, truth, strict=True))
     q_truth = np.array([lookup[i] for i in query.ids])
-    return {"val_mae": mae(model.predict(featurize(val)), val.targets),
-            "query_mae": mae(model.predict(featurize(query)), q_truth),
-            "features": f"histogram + power spectrum at {resolution}x{resolution}",
-            "train_s": round(time.perf_counter() - t0, 1)}
+    return {
+        "val_mae": mae(model.predict(featurize(val)), val.targets),
+        "query_mae": mae(model.predict(featurize(query)), q_truth),
+        "features": f"histogram + power spectrum at {resolution}x{resolution}",
+        "train_s": round(time.perf_counter() - t0, 1),
+    }
 
 
 def main():
@@ -137,30 +147,43 @@ def main():
     q_truth = np.array([lookup[i] for i in q.ids])
     for stat in ("median", "mean"):
         c = float(getattr(np, stat)(train_split.targets))
-        rows[f"constant_{stat}"] = {"val_mae": mae(np.full(len(val), c), val.targets),
-                                    "query_mae": mae(np.full(len(q), c), q_truth)}
-    runs = {"paper_cnn": ("scorer", args.paper_steps, {}),
-            "stats_scorer": ("scorer_stats", args.stats_steps, {})}
+        rows[f"constant_{stat}"] = {
+            "val_mae": mae(np.full(len(val), c), val.targets),
+            "query_mae": mae(np.full(len(q), c), q_truth),
+        }
+    runs = {
+        "paper_cnn": ("scorer", args.paper_steps, {}),
+        "stats_scorer": ("scorer_stats", args.stats_steps, {}),
+    }
     if (Path(args.gan_workdir) / "checkpoints").is_dir():
-        runs["gan_critic"] = ("gan_scorer", args.critic_steps,
-                              {"model.gan_workdir": str(Path(args.gan_workdir).absolute()),
-                               "model.frozen": False})
+        runs["gan_critic"] = (
+            "gan_scorer",
+            args.critic_steps,
+            {"model.gan_workdir": str(Path(args.gan_workdir).absolute()), "model.frozen": False},
+        )
     for name, (config_name, steps, overrides) in runs.items():
         if only and name not in only:
             continue
         seconds = train(name, config_name, work, steps, **overrides)
-        rows[name] = {**evaluate_scorer(work / name, truth_ids, truth), "steps": steps,
-                      "train_s_this_call": round(seconds, 1)}
+        rows[name] = {
+            **evaluate_scorer(work / name, truth_ids, truth),
+            "steps": steps,
+            "train_s_this_call": round(seconds, 1),
+        }
         print(json.dumps({name: rows[name]}), file=sys.stderr, flush=True)
     if not only or "boosted_trees" in only:
         rows["boosted_trees"] = boosted_trees(args.gbt_resolution, truth_ids, truth)
-    out = {"benchmark": "scorer_quality", "data": str(sources.default_synthetic_dir()),
-           "rows": rows}
+    out = {
+        "benchmark": "scorer_quality",
+        "data": str(sources.default_synthetic_dir()),
+        "rows": rows,
+    }
     if "paper_cnn" in rows and "stats_scorer" in rows:
         out["stats_over_paper"] = rows["stats_scorer"]["query_mae"] / rows["paper_cnn"]["query_mae"]
     if "boosted_trees" in rows and "stats_scorer" in rows:
-        out["stats_beats_boosted_trees"] = (rows["stats_scorer"]["query_mae"]
-                                            < rows["boosted_trees"]["query_mae"])
+        out["stats_beats_boosted_trees"] = (
+            rows["stats_scorer"]["query_mae"] < rows["boosted_trees"]["query_mae"]
+        )
     print(json.dumps(out, indent=1))
 
 

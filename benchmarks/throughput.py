@@ -48,8 +48,12 @@ def device_info():
     import jax
 
     d = jax.devices()[0]
-    return {"device": d.platform, "device_name": getattr(d, "device_kind", str(d)),
-            "device_count": jax.device_count(), "jax": jax.__version__}
+    return {
+        "device": d.platform,
+        "device_name": getattr(d, "device_kind", str(d)),
+        "device_count": jax.device_count(),
+        "jax": jax.__version__,
+    }
 
 
 def measure_model(name: str, batch: int, steps: int, warmup: int, dtype: str) -> dict:
@@ -66,12 +70,13 @@ def measure_model(name: str, batch: int, steps: int, warmup: int, dtype: str) ->
     config.dtype = dtype
     task = tasks.build(config)
     mesh = task.mesh
-    state = jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(
-        jax.random.PRNGKey(0))
+    state = jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(jax.random.PRNGKey(0))
     r = config.data.resolution
     rng = np.random.default_rng(0)
-    batch_np = {"image": rng.uniform(size=(batch, r, r, 1)).astype(np.float32),
-                "target": rng.uniform(0, 6, batch).astype(np.float32)}
+    batch_np = {
+        "image": rng.uniform(size=(batch, r, r, 1)).astype(np.float32),
+        "target": rng.uniform(0, 6, batch).astype(np.float32),
+    }
     data = parallel.shard_batch(batch_np, mesh)
     step = parallel.data_parallel(task.train_step, mesh)
     t0 = time.perf_counter()
@@ -92,12 +97,21 @@ def measure_model(name: str, batch: int, steps: int, warmup: int, dtype: str) ->
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
     flops = float(cost.get("flops", 0.0)) if cost else 0.0
     nbytes = float(cost.get("bytes accessed", 0.0)) if cost else 0.0
-    return {"model": name, "framework": "jax", "batch": batch,
-            "images_per_s": round(batch / (ms / 1e3), 2), "step_ms_median": round(ms, 3),
-            "params": n_params, "precision": dtype, "compile_s": round(compile_s, 2),
-            "flops_per_step": flops, "bytes_per_step": nbytes,
-            "achieved_tflop_per_s": round(flops / (ms / 1e3) / 1e12, 4),
-            "steps": steps, "warmup": warmup}
+    return {
+        "model": name,
+        "framework": "jax",
+        "batch": batch,
+        "images_per_s": round(batch / (ms / 1e3), 2),
+        "step_ms_median": round(ms, 3),
+        "params": n_params,
+        "precision": dtype,
+        "compile_s": round(compile_s, 2),
+        "flops_per_step": flops,
+        "bytes_per_step": nbytes,
+        "achieved_tflop_per_s": round(flops / (ms / 1e3) / 1e12, 4),
+        "steps": steps,
+        "warmup": warmup,
+    }
 
 
 def roofline() -> dict:
@@ -107,7 +121,7 @@ def roofline() -> dict:
 
     out = {}
     n = 8192 if jax.default_backend() != "cpu" else 2048
-    for dtype in (("float32", "bfloat16") if jax.default_backend() != "cpu" else ("float32",)):
+    for dtype in ("float32", "bfloat16") if jax.default_backend() != "cpu" else ("float32",):
         a = jnp.ones((n, n), dtype)
         f = jax.jit(lambda x: x @ x)
         jax.block_until_ready(f(a))
@@ -115,8 +129,9 @@ def roofline() -> dict:
         for _ in range(5):
             y = f(a)
         jax.block_until_ready(y)
-        out[f"matmul_{dtype}_tflop_per_s"] = round(5 * 2 * n**3 / (time.perf_counter() - t0)
-                                                   / 1e12, 3)
+        out[f"matmul_{dtype}_tflop_per_s"] = round(
+            5 * 2 * n**3 / (time.perf_counter() - t0) / 1e12, 3
+        )
     x = jnp.ones((64 * 2**20,), jnp.float32)  # 256 MB
     g = jax.jit(lambda v: v * 1.0001)
     jax.block_until_ready(g(x))
@@ -142,30 +157,55 @@ def pipeline_rows(batch: int) -> list[dict]:
         t0 = time.perf_counter()
         tfds_builder.prepared_builder(root, 128)
         dt = time.perf_counter() - t0
-        rows.append({"model": "pipeline_first", "images_per_s": round(n / dt, 1),
-                     "images_per_s_per_core": round(n / dt / (os.cpu_count() or 1), 1),
-                     "batch": None, "resolution": 128, "images": n})
+        rows.append(
+            {
+                "model": "pipeline_first",
+                "images_per_s": round(n / dt, 1),
+                "images_per_s_per_core": round(n / dt / (os.cpu_count() or 1), 1),
+                "batch": None,
+                "resolution": 128,
+                "images": n,
+            }
+        )
         data = pipeline.load_split(str(root), "scored", 128)
-        it = pipeline.train_batches(data, batch_size=batch, seed=0, process_index=0,
-                                    process_count=1)
+        it = pipeline.train_batches(
+            data, batch_size=batch, seed=0, process_index=0, process_count=1
+        )
         for _ in range(50):
             next(it)
         t0 = time.perf_counter()
         for _ in range(1000):
             next(it)
-        rows.append({"model": "pipeline_cached", "batch": batch, "resolution": 128,
-                     "images_per_s": round(1000 * batch / (time.perf_counter() - t0), 1)})
+        rows.append(
+            {
+                "model": "pipeline_cached",
+                "batch": batch,
+                "resolution": 128,
+                "images_per_s": round(1000 * batch / (time.perf_counter() - t0), 1),
+            }
+        )
     if old is not None:
         os.environ["COSMOJAX_HOME"] = old
     return rows
 
 
-def run_torch(path: Path, models: list[str], batch: int, steps: int, warmup: int,
-              bf16: bool) -> list[dict]:
+def run_torch(
+    path: Path, models: list[str], batch: int, steps: int, warmup: int, bf16: bool
+) -> list[dict]:
     rows = []
     for m in models:
-        cmd = [sys.executable, str(path), "--model", "scorer" if m == "scorer" else m,
-               "--batch", str(batch), "--steps", str(steps), "--warmup", str(warmup)]
+        cmd = [
+            sys.executable,
+            str(path),
+            "--model",
+            "scorer" if m == "scorer" else m,
+            "--batch",
+            str(batch),
+            "--steps",
+            str(steps),
+            "--warmup",
+            str(warmup),
+        ]
         if bf16:
             cmd.append("--bf16")
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -197,8 +237,11 @@ def main():
     info = device_info()
     jax_rows = {}
     for m in models:
-        row = {**measure_model(m, args.batch, args.steps, args.warmup, args.dtype), **info,
-               "xla_flags": os.environ.get("XLA_FLAGS", "")}
+        row = {
+            **measure_model(m, args.batch, args.steps, args.warmup, args.dtype),
+            **info,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        }
         jax_rows[m] = row
         emit(row)
     if args.jax_only:
@@ -211,19 +254,36 @@ def main():
     if args.xla_variants and info["device"] == "cpu":
         for name, flags in XLA_VARIANTS.items():
             env = {**os.environ, "XLA_FLAGS": flags}
-            proc = subprocess.run([sys.executable, __file__, "--jax_only", "--models",
-                                   args.models, "--steps", str(args.steps), "--batch",
-                                   str(args.batch)], env=env, capture_output=True, text=True)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--jax_only",
+                    "--models",
+                    args.models,
+                    "--steps",
+                    str(args.steps),
+                    "--batch",
+                    str(args.batch),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             for line in proc.stdout.splitlines():
                 if line.startswith("{"):
                     emit({**json.loads(line), "variant": name})
     if args.torch and Path(args.torch).is_file():
-        torch_rows = run_torch(Path(args.torch), models, args.batch, args.steps, args.warmup,
-                               args.dtype == "bfloat16")
+        torch_rows = run_torch(
+            Path(args.torch), models, args.batch, args.steps, args.warmup, args.dtype == "bfloat16"
+        )
         for row in torch_rows:
             emit(row)
-        ratios = {r["model"]: round(jax_rows[r["model"]]["images_per_s"] / r["images_per_s"], 3)
-                  for r in torch_rows if r.get("images_per_s") and r["model"] in jax_rows}
+        ratios = {
+            r["model"]: round(jax_rows[r["model"]]["images_per_s"] / r["images_per_s"], 3)
+            for r in torch_rows
+            if r.get("images_per_s") and r["model"] in jax_rows
+        }
         emit({"model": "ratio_jax_over_torch", **ratios, **info})
 
 

@@ -38,10 +38,17 @@ def main():
     sets = {}
     if Path(args.image).is_file():
         sets["real"] = [layout.read_png(args.image)]
-    sets["synthetic_clean"] = [synthetic.make_image(0, "labeled", i, "clean")[0]
-                               for i in range(args.synthetic)]
-    keys = ["zero_fraction", "components_above_0", "components_above_5",
-            "components_above_20", "components_above_50", "max"]
+    sets["synthetic_clean"] = [
+        synthetic.make_image(0, "labeled", i, "clean")[0] for i in range(args.synthetic)
+    ]
+    keys = [
+        "zero_fraction",
+        "components_above_0",
+        "components_above_5",
+        "components_above_20",
+        "components_above_50",
+        "max",
+    ]
     out = {"benchmark": "upscale"}
     for name, imgs in sets.items():
         orig = [catalog.image_summary(im) for im in imgs]

@@ -1,6 +1,6 @@
 """The convolutional VAE variant (same loss and machinery as configs/vae.py).
 
-    python train_vae.py --config=configs/vae_conv.py --workdir=runs/vae_conv
+python train_vae.py --config=configs/vae_conv.py --workdir=runs/vae_conv
 """
 
 from configs import vae

@@ -48,9 +48,17 @@ def _progress(workdir: Path):
     return names, metrics.stat().st_size if metrics.exists() else -1
 
 
-def run_with_kills(cmd: list[str], workdir, *, kills: int, seed: int = 0,
-                   max_delay: float = 2.0, timeout: float = 600.0, cwd=None,
-                   env=None) -> Tally:
+def run_with_kills(
+    cmd: list[str],
+    workdir,
+    *,
+    kills: int,
+    seed: int = 0,
+    max_delay: float = 2.0,
+    timeout: float = 600.0,
+    cwd=None,
+    env=None,
+) -> Tally:
     """Runs ``cmd`` with ``kills`` SIGKILLs, each at a random moment (up to
     ``max_delay`` seconds) after the restarted run has made visible progress,
     then once more to completion."""
@@ -61,9 +69,14 @@ def run_with_kills(cmd: list[str], workdir, *, kills: int, seed: int = 0,
     for attempt in range(kills + 1):
         last = attempt == kills
         before = _progress(workdir)
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE if last else subprocess.DEVNULL,
-                                text=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE if last else subprocess.DEVNULL,
+            text=True,
+        )
         if last:
             _, err = proc.communicate(timeout=timeout)
             tally.final_returncode = proc.returncode

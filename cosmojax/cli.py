@@ -25,10 +25,12 @@ def _define(default_config: str):
     global _DONE
     if _DONE:
         return
-    config_flags.DEFINE_config_file("config", default_config, "Training config file.",
-                                    lock_config=True)
-    flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, samples.",
-                        required=True)
+    config_flags.DEFINE_config_file(
+        "config", default_config, "Training config file.", lock_config=True
+    )
+    flags.DEFINE_string(
+        "workdir", None, "Run directory: checkpoints, metrics, samples.", required=True
+    )
     flags.DEFINE_string("coordinator_address", None, "Multi-host: HOST:PORT of process 0.")
     flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
     flags.DEFINE_integer("process_id", None, "Multi-host: index of this process.")
@@ -39,13 +41,15 @@ def init_distributed(coordinator_address=None, num_processes=None, process_id=No
     """Starts JAX's multi-controller runtime when asked to (flags or cluster env)."""
     import jax
 
-    cluster = any(int(os.environ.get(v, "1")) > 1 for v in ("SLURM_NTASKS",
-                                                            "OMPI_COMM_WORLD_SIZE"))
+    cluster = any(int(os.environ.get(v, "1")) > 1 for v in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"))
     if coordinator_address or cluster:
         # Only the CPU backend reads this; it lets CPU processes run collectives (tests).
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        jax.distributed.initialize(coordinator_address=coordinator_address,
-                                   num_processes=num_processes, process_id=process_id)
+        jax.distributed.initialize(
+            coordinator_address=coordinator_address,
+            num_processes=num_processes,
+            process_id=process_id,
+        )
 
 
 def quiet_logs():
@@ -56,11 +60,14 @@ def quiet_logs():
 
     absl_logging.set_verbosity(absl_logging.WARNING)
     logging.getLogger("absl").addFilter(
-        lambda r: "custom data configuration" not in r.getMessage()
-        and "has no dataset_info.json" not in r.getMessage()
-        and "did not provide metrics" not in r.getMessage()
-        and "read_only=True" not in r.getMessage()
-        and "directory is read only" not in r.getMessage())
+        lambda r: (
+            "custom data configuration" not in r.getMessage()
+            and "has no dataset_info.json" not in r.getMessage()
+            and "did not provide metrics" not in r.getMessage()
+            and "read_only=True" not in r.getMessage()
+            and "directory is read only" not in r.getMessage()
+        )
+    )
 
 
 def run(argv):
@@ -80,8 +87,14 @@ def run(argv):
     init_distributed(f.coordinator_address, f.num_processes, f.process_id)
     try:
         loop.train_and_evaluate(f.config, f.workdir)
-    except (DataError, LockedError, checkpoint.ResumeError, loop.NonFiniteError,
-            FileExistsError, ValueError) as e:
+    except (
+        DataError,
+        LockedError,
+        checkpoint.ResumeError,
+        loop.NonFiniteError,
+        FileExistsError,
+        ValueError,
+    ) as e:
         sys.exit(f"error: {e}")
 
 

@@ -58,16 +58,22 @@ def load_generated(generated: str, num: int, resolution: int, seed: int = 0) -> 
     paths = sorted(path.glob("*.png"))[:num]
     if not paths:
         raise layout.DataError(f"{path}: neither a training workdir nor a folder of PNGs")
-    imgs = [at_resolution(layout.read_png(p)[None], resolution)[0]
-            for p in _progress(paths, "reading generated")]
+    imgs = [
+        at_resolution(layout.read_png(p)[None], resolution)[0]
+        for p in _progress(paths, "reading generated")
+    ]
     return np.stack(imgs), f"folder {path}"
 
 
 def at_resolution(images: np.ndarray, resolution: int) -> np.ndarray:
     if images.shape[-2:] == (resolution, resolution):
         return images
-    return np.stack([np.clip(np.rint(resample.area_resize(im, resolution)), 0, 255)
-                     .astype(np.uint8) for im in images])
+    return np.stack(
+        [
+            np.clip(np.rint(resample.area_resize(im, resolution)), 0, 255).astype(np.uint8)
+            for im in images
+        ]
+    )
 
 
 def compare(real_a, real_b, gen, scorer=None) -> dict:
@@ -75,28 +81,39 @@ def compare(real_a, real_b, gen, scorer=None) -> dict:
     sa, sb, sg = (metrics.image_statistics(x) for x in (real_a, real_b, gen))
     va, vb, vg = (metrics.stat_vectors(s) for s in (sa, sb, sg))
     out = {
-        "statistics_frechet": {"generated_vs_real": metrics.frechet(va, vg),
-                               "real_vs_real": metrics.frechet(va, vb)},
+        "statistics_frechet": {
+            "generated_vs_real": metrics.frechet(va, vg),
+            "real_vs_real": metrics.frechet(va, vb),
+        },
         "per_group_max_bin_difference": {},
     }
     for key in ("histogram", "power_spectrum", "peak_counts", "source_counts"):
         out["per_group_max_bin_difference"][key] = {
             "generated_vs_real": float(metrics.per_bin_difference(sa[key], sg[key]).max()),
-            "real_vs_real": float(metrics.per_bin_difference(sa[key], sb[key]).max())}
+            "real_vs_real": float(metrics.per_bin_difference(sa[key], sb[key]).max()),
+        }
     na, nb, ng = (metrics.small(x) for x in (real_a, real_b, gen))
     held_out = metrics.mean_nn_distance(nb, na)
-    out["memorisation"] = {"nn_distance_generated_to_train": metrics.mean_nn_distance(ng, na),
-                           "nn_distance_heldout_to_train": held_out,
-                           "ratio": metrics.mean_nn_distance(ng, na) / max(held_out, 1e-12)}
+    out["memorisation"] = {
+        "nn_distance_generated_to_train": metrics.mean_nn_distance(ng, na),
+        "nn_distance_heldout_to_train": held_out,
+        "ratio": metrics.mean_nn_distance(ng, na) / max(held_out, 1e-12),
+    }
     if scorer is not None:
         fa, fb, fg = (metrics.penultimate_features(scorer, x) for x in (real_a, real_b, gen))
-        out["domain_frechet"] = {"generated_vs_real": metrics.frechet(fa, fg),
-                                 "real_vs_real": metrics.frechet(fa, fb)}
-        out["scores"] = {"generated": metrics.score_summary(scorer.score(gen)),
-                         "real": metrics.score_summary(scorer.score(real_b))}
-    out["means"] = {"real": {k: sa[k].mean(0).tolist() for k in sa},
-                    "generated": {k: sg[k].mean(0).tolist() for k in sg},
-                    "real_b": {k: sb[k].mean(0).tolist() for k in sb}}
+        out["domain_frechet"] = {
+            "generated_vs_real": metrics.frechet(fa, fg),
+            "real_vs_real": metrics.frechet(fa, fb),
+        }
+        out["scores"] = {
+            "generated": metrics.score_summary(scorer.score(gen)),
+            "real": metrics.score_summary(scorer.score(real_b)),
+        }
+    out["means"] = {
+        "real": {k: sa[k].mean(0).tolist() for k in sa},
+        "generated": {k: sg[k].mean(0).tolist() for k in sg},
+        "real_b": {k: sb[k].mean(0).tolist() for k in sb},
+    }
     return out
 
 
@@ -115,33 +132,41 @@ def plots(result: dict, real, gen, out: Path, resolution: int):
     for name, style in (("real", "-"), ("real_b", ":"), ("generated", "--")):
         ax.plot(centres, m[name]["histogram"], style, label=name.replace("real_b", "real (B)"))
     ax.set_xscale("log")
-    ax.set(xlabel="intensity (counts)", ylabel="mean log10(1 + pixels)",
-           title="Intensity histogram")
+    ax.set(
+        xlabel="intensity (counts)", ylabel="mean log10(1 + pixels)", title="Intensity histogram"
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "histogram.png", dpi=110)
     plt.close(fig)
 
     _, k = statistics.spectrum_bins(resolution, resolution)
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 6), sharex=True,
-                                 gridspec_kw={"height_ratios": [2, 1]})
+    fig, (a1, a2) = plt.subplots(
+        2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    )
     for name, style in (("real", "-"), ("real_b", ":"), ("generated", "--")):
         a1.plot(k, m[name]["power_spectrum"], style, label=name)
     a1.set(ylabel="log10 P(k)", title="Radially averaged power spectrum")
     a1.legend()
-    ratio = 10 ** (np.array(m["generated"]["power_spectrum"]) - np.array(m["real"]["power_spectrum"]))
+    ratio = 10 ** (
+        np.array(m["generated"]["power_spectrum"]) - np.array(m["real"]["power_spectrum"])
+    )
     a2.plot(k, ratio)
     a2.axhline(1.0, color="k", lw=0.5)
-    a2.set(xscale="log", yscale="log", xlabel="|k| (cycles per pixel)",
-           ylabel="generated / real")
+    a2.set(xscale="log", yscale="log", xlabel="|k| (cycles per pixel)", ylabel="generated / real")
     fig.tight_layout()
     fig.savefig(out / "power_spectrum.png", dpi=110)
     plt.close(fig)
 
     for key, labels, fname, title in (
-            ("peak_counts", statistics.PEAK_THRESHOLDS, "peak_counts.png", "Peaks above threshold"),
-            ("source_counts", catalog.THRESHOLDS, "source_counts.png",
-             "Sources (components) above threshold")):
+        ("peak_counts", statistics.PEAK_THRESHOLDS, "peak_counts.png", "Peaks above threshold"),
+        (
+            "source_counts",
+            catalog.THRESHOLDS,
+            "source_counts.png",
+            "Sources (components) above threshold",
+        ),
+    ):
         fig, ax = plt.subplots(figsize=(6, 4))
         x = np.arange(len(labels))
         ax.bar(x - 0.2, m["real"][key], 0.4, label="real")
@@ -185,18 +210,27 @@ def main(argv=None):
     real_a, real_b = real[:half], real[half:]
     real_a, real_b = (at_resolution(x, args.resolution) for x in (real_a, real_b))
     result = compare(real_a, real_b, gen, scorer)
-    result = {"generated": what, "reference": str(sources.resolve_data_dir(args.reference or None)),
-              "resolution": args.resolution, "num_generated": len(gen),
-              "num_real_per_half": half, **result}
+    result = {
+        "generated": what,
+        "reference": str(sources.resolve_data_dir(args.reference or None)),
+        "resolution": args.resolution,
+        "num_generated": len(gen),
+        "num_real_per_half": half,
+        **result,
+    }
     (out / "metrics.json").write_text(json.dumps(result, indent=1))
     plots(result, real_b, gen, out, args.resolution)
     sf = result["statistics_frechet"]
-    print(f"{what}: statistics Frechet {sf['generated_vs_real']:.3f} "
-          f"(real vs real {sf['real_vs_real']:.3f})")
+    print(
+        f"{what}: statistics Frechet {sf['generated_vs_real']:.3f} "
+        f"(real vs real {sf['real_vs_real']:.3f})"
+    )
     if "domain_frechet" in result:
         df = result["domain_frechet"]
-        print(f"  domain Frechet {df['generated_vs_real']:.3f} (real vs real "
-              f"{df['real_vs_real']:.3f}); mean score {result['scores']['generated']['mean']:.3f}")
+        print(
+            f"  domain Frechet {df['generated_vs_real']:.3f} (real vs real "
+            f"{df['real_vs_real']:.3f}); mean score {result['scores']['generated']['mean']:.3f}"
+        )
     print(f"  memorisation ratio {result['memorisation']['ratio']:.3f}; report in {out}")
 
 

@@ -30,9 +30,19 @@ def image_ids(n: int, seed: int) -> list[str]:
     return [str(1_000_000 + int(v)) for v in rng.choice(9_000_000, size=n, replace=False)]
 
 
-def generate(generator, num: int, *, size: int = 1000, seed: int = 0, method: str = "sources",
-             scorer=None, min_score: float | None = None, batch: int = 64,
-             max_candidates: int | None = None, progress: bool = True):
+def generate(
+    generator,
+    num: int,
+    *,
+    size: int = 1000,
+    seed: int = 0,
+    method: str = "sources",
+    scorer=None,
+    min_score: float | None = None,
+    batch: int = 64,
+    max_candidates: int | None = None,
+    progress: bool = True,
+):
     """Returns ``(images uint8 [num, size, size], scores or None, candidates drawn)``."""
     from tqdm import tqdm
 
@@ -50,12 +60,12 @@ def generate(generator, num: int, *, size: int = 1000, seed: int = 0, method: st
             keep = s >= min_score
             big, s = big[keep], s[keep]
             scores.extend(s.tolist())
-        take = big[:num - len(kept)]
+        take = big[: num - len(kept)]
         kept.extend(take)
         bar.update(len(take))
     bar.close()
     out = np.stack(kept) if kept else np.zeros((0, size, size), np.uint8)
-    return out, (np.asarray(scores[:len(out)]) if min_score is not None else None), drawn
+    return out, (np.asarray(scores[: len(out)]) if min_score is not None else None), drawn
 
 
 def main(argv=None):
@@ -84,8 +94,15 @@ def main(argv=None):
         scorer = scoring.load(args.scorer_workdir) if args.scorer_workdir else None
     except (FileNotFoundError, ValueError, layout.DataError) as e:
         sys.exit(f"error: {e}")
-    imgs, scores, drawn = generate(gen, args.num, size=args.size, seed=args.seed,
-                                   method=args.method, scorer=scorer, min_score=args.min_score)
+    imgs, scores, drawn = generate(
+        gen,
+        args.num,
+        size=args.size,
+        seed=args.seed,
+        method=args.method,
+        scorer=scorer,
+        min_score=args.min_score,
+    )
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     images_lib.save_pngs(imgs, tmp, ids=image_ids(len(imgs), args.seed))
@@ -93,12 +110,17 @@ def main(argv=None):
     for f in tmp.iterdir():
         f.replace(out / f.name)
     tmp.rmdir()
-    print(f"Wrote {len(imgs)} images of {args.size}x{args.size} to {out} "
-          f"({gen.kind} step {gen.step}, upscaler {args.method})")
+    print(
+        f"Wrote {len(imgs)} images of {args.size}x{args.size} to {out} "
+        f"({gen.kind} step {gen.step}, upscaler {args.method})"
+    )
     if scores is not None:
         rate = len(imgs) / max(drawn, 1)
-        print(f"  kept {len(imgs)} of {drawn} candidates with score >= {args.min_score} "
-              f"(acceptance {rate:.1%}); mean kept score {np.mean(scores) if len(scores) else 0:.3f}")
+        mean_kept = float(np.mean(scores)) if len(scores) else 0.0
+        print(
+            f"  kept {len(imgs)} of {drawn} candidates with score >= {args.min_score} "
+            f"(acceptance {rate:.1%}); mean kept score {mean_kept:.3f}"
+        )
         if len(imgs) < args.num:
             print(f"  stopped after {drawn} candidates: fewer than {args.num} passed")
 

@@ -43,12 +43,13 @@ def grid(images, cols: int | None = None, *, stretch: bool = True, pad: int = 2)
     for i, img in enumerate(imgs):
         r, c = divmod(i, cols)
         y, x = pad + r * (h + pad), pad + c * (w + pad)
-        canvas[y:y + h, x:x + w] = img
+        canvas[y : y + h, x : x + w] = img
     return Image.fromarray(canvas, mode="L")
 
 
-def save_pngs(images, folder: str | os.PathLike, ids: Sequence[str] | None = None,
-              prefix: str = "") -> list[Path]:
+def save_pngs(
+    images, folder: str | os.PathLike, ids: Sequence[str] | None = None, prefix: str = ""
+) -> list[Path]:
     """Writes each image as ``<id>.png`` (8-bit grayscale); returns the paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@
         [--images FOLDER] [--truth truth.csv] [--step N]
 
 Without ``--images`` it scores the ``query/`` folder of the data set the run was
-trained on. Writes ``Id,Predicted`` (Id = file stem), clipped to [0, 8], and
+trained on (and, for the default synthetic set, reports the MAE against its
+query truth). Writes ``Id,Predicted`` (Id = file stem), clipped to [0, 8], and
 prints the count, the mean and a histogram; with ``--truth`` (an ``Id,Actual``
 CSV, e.g. the synthetic query truth) also the MAE.
 """
@@ -35,17 +36,21 @@ def predict_folder(scorer, folder: Path, progress: bool = True) -> tuple[list[st
     paths = list_images(folder)
     ids = [layout.check_id(p.stem, str(p)) for p in paths]
     conversions = layout.ConversionLog()
-    prepared = np.stack([scorer.prepare(layout.read_png(p, conversions))
-                         for p in tqdm(paths, desc="reading", unit="img", disable=not progress,
-                                       file=sys.stderr)])
+    prepared = np.stack(
+        [
+            scorer.prepare(layout.read_png(p, conversions))
+            for p in tqdm(paths, desc="reading", unit="img", disable=not progress, file=sys.stderr)
+        ]
+    )
     conversions.log_summary()
     return ids, scorer.score_prepared(prepared)
 
 
 def histogram_line(pred: np.ndarray) -> str:
     counts, edges = np.histogram(pred, bins=np.arange(0, 8.5, 1.0))
-    return "  ".join(f"[{a:g},{b:g}):{c}" for a, b, c in zip(edges, edges[1:], counts, strict=False)
-                     if c)
+    return "  ".join(
+        f"[{a:g},{b:g}):{c}" for a, b, c in zip(edges, edges[1:], counts, strict=False) if c
+    )
 
 
 def main(argv=None):
@@ -64,21 +69,32 @@ def main(argv=None):
 
     try:
         scorer = scoring.load(args.workdir, step=args.step)
-        folder = Path(args.images) if args.images else (
-            sources.resolve_data_dir(scorer.config.data.dir or None) / "query")
+        folder = (
+            Path(args.images)
+            if args.images
+            else (sources.resolve_data_dir(scorer.config.data.dir or None) / "query")
+        )
+        if not args.images and not scorer.config.data.dir and not args.truth:
+            default_truth = sources.default_query_truth()
+            args.truth = str(default_truth) if default_truth.is_file() else None
         ids, pred = predict_folder(scorer, folder)
         layout.write_csv(args.out, ids, pred, header=layout.SUBMISSION_HEADER)
-        print(f"Scored {len(ids)} images from {folder} with {args.workdir} "
-              f"(step {scorer.step}) -> {args.out}")
-        print(f"  mean {pred.mean():.3f}  min {pred.min():.3f}  max {pred.max():.3f}  "
-              f"histogram {histogram_line(pred)}")
+        print(
+            f"Scored {len(ids)} images from {folder} with {args.workdir} "
+            f"(step {scorer.step}) -> {args.out}"
+        )
+        print(
+            f"  mean {pred.mean():.3f}  min {pred.min():.3f}  max {pred.max():.3f}  "
+            f"histogram {histogram_line(pred)}"
+        )
         if args.truth:
             t_ids, truth = layout.read_csv(Path(args.truth))
             lookup = dict(zip(t_ids, truth, strict=True))
             missing = [i for i in ids if i not in lookup]
             if missing:
-                raise layout.DataError(f"{args.truth}: no truth for Id {missing[0]} "
-                                       f"({len(missing)} ids missing)")
+                raise layout.DataError(
+                    f"{args.truth}: no truth for Id {missing[0]} ({len(missing)} ids missing)"
+                )
             mae = float(np.mean(np.abs(pred - np.array([lookup[i] for i in ids]))))
             print(f"  MAE against {args.truth}: {mae:.4f}")
     except (layout.DataError, FileNotFoundError, ValueError) as e:

@@ -28,7 +28,8 @@ def load_run(workdir: str | os.PathLike, *, step: int | None = None, best: bool 
             raise FileNotFoundError(f"{workdir}: no checkpoint yet; train first")
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         abstract = ckpt_lib.abstract_like(
-            jax.eval_shape(task.init_state, jax.random.PRNGKey(0)), device)
+            jax.eval_shape(task.init_state, jax.random.PRNGKey(0)), device
+        )
         state, _ = ckpt.restore(step, abstract)
     finally:
         ckpt.close()

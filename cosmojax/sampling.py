@@ -78,10 +78,12 @@ class Generator:
         Images are area-resampled to the model resolution like the training data.
         """
         if self._encode is None:
-            raise NotImplementedError(f"encode is not supported for {self.kind.upper()}s: "
-                                      "a GAN has no encoder")
-        x = np.stack([resample.prepare_image(np.asarray(im), self.resolution)
-                      for im in images])[..., None]
+            raise NotImplementedError(
+                f"encode is not supported for {self.kind.upper()}s: a GAN has no encoder"
+            )
+        x = np.stack([resample.prepare_image(np.asarray(im), self.resolution) for im in images])[
+            ..., None
+        ]
         mean, logvar = self._encode(self.params, jnp.asarray(x))
         return np.asarray(mean), np.asarray(logvar)
 
@@ -116,6 +118,13 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
     if not hasattr(task, "generator_fns"):
         raise ValueError(f"{workdir}: a {task.name!r} run has no generator")
     decode_fn, encode_fn = task.generator_fns()
-    return Generator(kind=task.name, config=task.config, params=state.params,
-                     model_state=dict(state.model_state), decode_fn=decode_fn,
-                     encode_fn=encode_fn, latent_dim=task.latent_dim, step=step)
+    return Generator(
+        kind=task.name,
+        config=task.config,
+        params=state.params,
+        model_state=dict(state.model_state),
+        decode_fn=decode_fn,
+        encode_fn=encode_fn,
+        latent_dim=task.latent_dim,
+        step=step,
+    )

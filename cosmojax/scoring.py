@@ -51,13 +51,15 @@ class Scorer:
         images = np.asarray(images, np.float32)
         out = []
         for start in range(0, len(images), self.batch_size):
-            chunk = images[start:start + self.batch_size]
+            chunk = images[start : start + self.batch_size]
             n = len(chunk)
             if n < self.batch_size:  # one compiled shape for every batch
-                chunk = np.concatenate([chunk, np.zeros((self.batch_size - n, *chunk.shape[1:]),
-                                                        np.float32)])
-            out.append(np.asarray(self._forward(self.params, self.model_state,
-                                                chunk[..., None]))[:n])
+                chunk = np.concatenate(
+                    [chunk, np.zeros((self.batch_size - n, *chunk.shape[1:]), np.float32)]
+                )
+            out.append(
+                np.asarray(self._forward(self.params, self.model_state, chunk[..., None]))[:n]
+            )
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
@@ -83,5 +85,10 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> Scorer:
     task, state, step = restore.load_run(workdir, step=step, best=True)
     if not hasattr(task, "model") or task.best_metric != "eval_mae":
         raise ValueError(f"{workdir}: a {task.name!r} run has no scorer")
-    return Scorer(config=task.config, params=state.params, model_state=dict(state.model_state),
-                  apply_fn=task.model.apply, step=step)
+    return Scorer(
+        config=task.config,
+        params=state.params,
+        model_state=dict(state.model_state),
+        apply_fn=task.model.apply,
+        step=step,
+    )

@@ -63,8 +63,14 @@ def _render_sources(counts: np.ndarray, size: int, threshold: float, max_area: i
                 smooth = np.maximum(_resize(counts, size, Image.BICUBIC), 0.0)
             y0, y1 = int(sl[0].start * s), int(np.ceil(sl[0].stop * s))
             x0, x1 = int(sl[1].start * s), int(np.ceil(sl[1].stop * s))
-            footprint = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(
-                (x1 - x0, y1 - y0), Image.NEAREST)) > 0
+            footprint = (
+                np.asarray(
+                    Image.fromarray(mask.astype(np.uint8) * 255).resize(
+                        (x1 - x0, y1 - y0), Image.NEAREST
+                    )
+                )
+                > 0
+            )
             out[y0:y1, x0:x1] += smooth[y0:y1, x0:x1] * footprint
             continue
         flux = float(w.sum()) * s * s
@@ -86,8 +92,9 @@ def _render_sources(counts: np.ndarray, size: int, threshold: float, max_area: i
     return out
 
 
-def upscale(image, size: int = 1000, method: str = "sources", *, threshold: float = 0.05,
-            max_area: int = 24) -> np.ndarray:
+def upscale(
+    image, size: int = 1000, method: str = "sources", *, threshold: float = 0.05, max_area: int = 24
+) -> np.ndarray:
     """``image``: uint8 or [0, 1] float ``[r, r]`` -> uint8 ``[size, size]``."""
     img = np.asarray(image)
     counts = img.astype(np.float32) if img.dtype == np.uint8 else img.astype(np.float32) * 255.0

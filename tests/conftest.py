@@ -27,8 +27,17 @@ def tiny_data(tmp_path_factory):
     from cosmojax.data import synthetic
 
     out = tmp_path_factory.mktemp("tiny") / "cil"
-    synthetic.generate(out, labeled=12, scored=48, query=8, seed=7, size=100,
-                       query_truth=out.parent / "query_truth.csv", workers=1, progress=False)
+    synthetic.generate(
+        out,
+        labeled=12,
+        scored=48,
+        query=8,
+        seed=7,
+        size=100,
+        query_truth=out.parent / "query_truth.csv",
+        workers=1,
+        progress=False,
+    )
     return out
 
 
@@ -47,6 +56,5 @@ def write_cil(root, *, n_labeled=3, n_scored=4, n_query=2, size=64, seed=0):
             layout.write_png(root / split / f"{i}.png", img)
             rows[split].append(i)
     layout.write_csv(root / "labeled.csv", rows["labeled"], [1.0] * n_labeled, digits=1)
-    layout.write_csv(root / "scored.csv", rows["scored"],
-                     rng.uniform(0, 6, n_scored), digits=10)
+    layout.write_csv(root / "scored.csv", rows["scored"], rng.uniform(0, 6, n_scored), digits=10)
     return root

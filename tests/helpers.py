@@ -28,5 +28,7 @@ def tiny_config(task: str, data_dir, **overrides):
 
 
 def flat_params(tree) -> dict[str, np.ndarray]:
-    return {jax.tree_util.keystr(k): np.asarray(v)
-            for k, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    return {
+        jax.tree_util.keystr(k): np.asarray(v)
+        for k, v in jax.tree_util.tree_flatten_with_path(tree)[0]
+    }

@@ -83,8 +83,20 @@ def test_metrics_are_identical_when_run_twice(tiny_data):
 
 def test_evaluate_command_writes_metrics_and_plots(tiny_data, tmp_path):
     out = tmp_path / "report"
-    evaluate.main(["--generated", str(tiny_data / "query"), "--reference", str(tiny_data),
-                   "--out", str(out), "--num", "4", "--resolution", "100"])
+    evaluate.main(
+        [
+            "--generated",
+            str(tiny_data / "query"),
+            "--reference",
+            str(tiny_data),
+            "--out",
+            str(out),
+            "--num",
+            "4",
+            "--resolution",
+            "100",
+        ]
+    )
     result = json.loads((out / "metrics.json").read_text())
     sf = result["statistics_frechet"]
     assert sf["generated_vs_real"] > 0 and sf["real_vs_real"] > 0

@@ -14,8 +14,9 @@ from PIL import Image
 from cosmojax.data import layout, sources
 from tests.conftest import write_cil
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                      HealthCheck.function_scoped_fixture])
+SETTINGS = dict(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 
 
 def png_bytes(arr, mode=None) -> bytes:
@@ -45,8 +46,10 @@ def test_random_bytes(data):
 
 
 @settings(max_examples=400, **SETTINGS)
-@given(st.integers(0, len(VALID)), st.lists(st.tuples(st.integers(0, len(VALID) - 1),
-                                                      st.integers(0, 255)), max_size=8))
+@given(
+    st.integers(0, len(VALID)),
+    st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), max_size=8),
+)
 def test_truncated_and_mutated_pngs(cut, flips):
     data = bytearray(VALID)
     for pos, value in flips:
@@ -55,8 +58,12 @@ def test_truncated_and_mutated_pngs(cut, flips):
 
 
 @settings(max_examples=200, **SETTINGS)
-@given(st.sampled_from(["L", "RGB", "RGBA", "LA", "P", "I;16", "1"]),
-       st.integers(1, 70), st.integers(1, 70), st.integers(0, 2**31 - 1))
+@given(
+    st.sampled_from(["L", "RGB", "RGBA", "LA", "P", "I;16", "1"]),
+    st.integers(1, 70),
+    st.integers(1, 70),
+    st.integers(0, 2**31 - 1),
+)
 def test_every_mode_and_size_reads_as_8_bit_gray(mode, w, h, seed):
     rng = np.random.default_rng(seed)
     if mode == "I;16":
@@ -69,7 +76,7 @@ def test_every_mode_and_size_reads_as_8_bit_gray(mode, w, h, seed):
     assert img is not None and img.shape == (h, w)
 
 
-CSV_CHARS = st.sampled_from(list("0123456789.,-eE naNIf\"\n\r;xId") + ["Actual", "Id,Actual\n"])
+CSV_CHARS = st.sampled_from(list('0123456789.,-eE naNIf"\n\r;xId') + ["Actual", "Id,Actual\n"])
 
 
 @settings(max_examples=400, **SETTINGS)

@@ -4,7 +4,6 @@ resume, sampling, and the discriminator-based scorer."""
 from __future__ import annotations
 
 import functools
-import json
 import os
 import subprocess
 import sys
@@ -36,12 +35,15 @@ def n_params(tree):
 
 def test_dcgan_parameter_counts_match_the_reference():
     g = jax.eval_shape(gan_models.Generator(64).init, jax.random.PRNGKey(0), jnp.zeros((1, 100)))
-    d = jax.eval_shape(gan_models.Discriminator(64).init, jax.random.PRNGKey(0),
-                       jnp.zeros((1, 64, 64, 1)))
+    d = jax.eval_shape(
+        gan_models.Discriminator(64).init, jax.random.PRNGKey(0), jnp.zeros((1, 64, 64, 1))
+    )
     assert n_params(g["params"]) == 3_574_656 and n_params(d["params"]) == 2_763_520
-    out = jax.eval_shape(gan_models.Generator(128).apply, jax.eval_shape(
-        gan_models.Generator(128).init, jax.random.PRNGKey(0), jnp.zeros((1, 100))),
-        jnp.zeros((2, 100)))
+    out = jax.eval_shape(
+        gan_models.Generator(128).apply,
+        jax.eval_shape(gan_models.Generator(128).init, jax.random.PRNGKey(0), jnp.zeros((1, 100))),
+        jnp.zeros((2, 100)),
+    )
     assert out.shape == (2, 128, 128, 1)
 
 
@@ -61,8 +63,9 @@ def test_d_step_and_g_step_change_only_their_own_parameters(task_and_state):
     stats = state.model_state
 
     def generate(pg):
-        fake, upd = g_apply({"params": pg, "batch_stats": stats["g"]}, z, train=True,
-                            mutable=["batch_stats"])
+        fake, upd = g_apply(
+            {"params": pg, "batch_stats": stats["g"]}, z, train=True, mutable=["batch_stats"]
+        )
         return fake, upd["batch_stats"]
 
     fake, vjp, _ = jax.vjp(generate, state.params["g"], has_aux=True)
@@ -71,16 +74,25 @@ def test_d_step_and_g_step_change_only_their_own_parameters(task_and_state):
     g_fn = functools.partial(gan_task.g_step, d_apply=d_apply, tx_g=task.tx_g)
     expand = lambda t: jax.tree.map(lambda x: x[None], t)  # noqa: E731
     squeeze = lambda t: jax.tree.map(lambda x: x[0], t)  # noqa: E731
-    p_d, s_d, _, _ = squeeze(pmean_free(d_fn)(expand(state.params), expand(stats),
-                                              expand(state.opt_state["d"]), real[None],
-                                              fake[None]))
+    p_d, s_d, _, _ = squeeze(
+        pmean_free(d_fn)(
+            expand(state.params),
+            expand(stats),
+            expand(state.opt_state["d"]),
+            real[None],
+            fake[None],
+        )
+    )
     before, after = flat_params(state.params), flat_params(p_d)
     assert all(np.array_equal(before[k], after[k]) for k in before if k.startswith("['g']"))
     assert any(not np.array_equal(before[k], after[k]) for k in before if k.startswith("['d']"))
-    assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(stats["d"]),
-                                                         jax.tree.leaves(s_d["d"])))
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(jax.tree.leaves(stats["d"]), jax.tree.leaves(s_d["d"]), strict=False)
+    )
     p_g, _, _, _ = pmean_free(lambda p, s, o, f: g_fn(p, s, o, f, vjp))(
-        expand(p_d), expand(s_d), expand(state.opt_state["g"]), fake[None])
+        expand(p_d), expand(s_d), expand(state.opt_state["g"]), fake[None]
+    )
     after_g = flat_params(squeeze(p_g))
     assert all(np.array_equal(after[k], after_g[k]) for k in after if k.startswith("['d']"))
     assert any(not np.array_equal(after[k], after_g[k]) for k in after if k.startswith("['g']"))
@@ -92,8 +104,14 @@ def test_batchnorm_updates_in_training_not_in_eval(task_and_state):
     x = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (6, 16, 16, 1)), jnp.float32)
     variables = {"params": state.params["d"], "batch_stats": state.model_state["d"]}
     _, upd = d.apply(variables, x, train=True, mutable=["batch_stats"])
-    changed = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(upd["batch_stats"]),
-                                                     jax.tree.leaves(variables["batch_stats"]))]
+    changed = [
+        not np.allclose(a, b)
+        for a, b in zip(
+            jax.tree.leaves(upd["batch_stats"]),
+            jax.tree.leaves(variables["batch_stats"]),
+            strict=True,
+        )
+    ]
     assert all(changed)
     out_a = d.apply(variables, x)  # eval mode: running statistics, so each image alone
     out_b = d.apply(variables, x[:2])
@@ -122,8 +140,7 @@ def test_training_resumes_exactly_and_samples(tiny_data, tmp_path):
 
 def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path):
     loop.train_and_evaluate(tiny_gan_config(tiny_data, num_steps=3), tmp_path / "gan")
-    config = tiny_config("gan_scorer", tiny_data, num_steps=4, **{"model.size": 16,
-                                                                 "model.ndf": 4})
+    config = tiny_config("gan_scorer", tiny_data, num_steps=4, **{"model.size": 16, "model.ndf": 4})
     config.model.gan_workdir = str(tmp_path / "gan")
     result = loop.train_and_evaluate(config, tmp_path / "critic")
     d = sampling.load(tmp_path / "gan").params["d"]
@@ -148,11 +165,25 @@ np.savez(sys.argv[3], **flat_params(r.state.params), **flat_params(r.state.model
 def test_four_devices_match_one(tiny_data, tmp_path):
     out = {}
     for n in (1, 4):
-        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
-               "JAX_PLATFORMS": "cpu"}
-        proc = subprocess.run([sys.executable, "-c", SUBPROCESS, str(tiny_data),
-                               str(tmp_path / f"r{n}"), str(tmp_path / f"p{n}.npz")],
-                              env=env, capture_output=True, text=True, timeout=300)
+        env = {
+            **os.environ,
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+            "JAX_PLATFORMS": "cpu",
+        }
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                SUBPROCESS,
+                str(tiny_data),
+                str(tmp_path / f"r{n}"),
+                str(tmp_path / f"p{n}.npz"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         out[n] = np.load(tmp_path / f"p{n}.npz")
     for k in out[1].files:

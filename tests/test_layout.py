@@ -47,18 +47,21 @@ def test_folder_without_split_folders(tmp_path):
     assert "missing scored/ query/" in one_line(e)
 
 
-@pytest.mark.parametrize("content, expected", [
-    (None, "CSV file is missing"),
-    ("Id,Score\n1000000,1.0\n", "expected header Id,Actual"),
-    ("", "expected header Id,Actual"),
-    ("Id,Actual\n1000000,abc\n", "'abc' is not a number"),
-    ("Id,Actual\n1000000,nan\n", "not a finite number"),
-    ("Id,Actual\n1000000,1.0\n1000000,2.0\n", "duplicate Id 1000000"),
-    ("Id,Actual\n1000000,1.0,3\n", "expected 2 fields"),
-    ("Id,Actual\n1000000,9.5\n", "outside [0, 8]"),
-    ("Id,Actual\n", "no data rows (empty split)"),
-    ("Id,Actual\n../x,1.0\n", "is not a file stem"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "CSV file is missing"),
+        ("Id,Score\n1000000,1.0\n", "expected header Id,Actual"),
+        ("", "expected header Id,Actual"),
+        ("Id,Actual\n1000000,abc\n", "'abc' is not a number"),
+        ("Id,Actual\n1000000,nan\n", "not a finite number"),
+        ("Id,Actual\n1000000,1.0\n1000000,2.0\n", "duplicate Id 1000000"),
+        ("Id,Actual\n1000000,1.0,3\n", "expected 2 fields"),
+        ("Id,Actual\n1000000,9.5\n", "outside [0, 8]"),
+        ("Id,Actual\n", "no data rows (empty split)"),
+        ("Id,Actual\n../x,1.0\n", "is not a file stem"),
+    ],
+)
 def test_bad_scored_csv(tmp_path, content, expected):
     root = write_cil(tmp_path / "d")
     csv = root / "scored.csv"

@@ -37,18 +37,38 @@ def free_port() -> int:
 
 def test_two_processes_match_one(tiny_data, tmp_path):
     address = f"localhost:{free_port()}"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu",
-           "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, address, str(i), str(tiny_data),
-                               str(tmp_path / "run"), str(tmp_path / f"p{i}.npz")],
-                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for i in range(2)]
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+    }
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                address,
+                str(i),
+                str(tiny_data),
+                str(tmp_path / "run"),
+                str(tmp_path / f"p{i}.npz"),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]
-    single = loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=6,
-                                                 checkpoint_every=3, **{"data.augment": True}),
-                                     tmp_path / "single")
+    single = loop.train_and_evaluate(
+        tiny_config("scorer", tiny_data, num_steps=6, checkpoint_every=3, **{"data.augment": True}),
+        tmp_path / "single",
+    )
     ref = flat_params(single.state.params)
     for i in range(2):
         got = np.load(tmp_path / f"p{i}.npz")

@@ -10,9 +10,11 @@ from cosmojax.data import pipeline
 
 def fake_split(n=50, r=8):
     rng = np.random.default_rng(0)
-    return pipeline.Split(np.array([f"{1000000 + 37 * i}" for i in range(n)]),
-                          rng.uniform(size=(n, r, r)).astype(np.float16),
-                          rng.uniform(0, 6, n).astype(np.float32))
+    return pipeline.Split(
+        np.array([f"{1000000 + 37 * i}" for i in range(n)]),
+        rng.uniform(size=(n, r, r)).astype(np.float16),
+        rng.uniform(0, 6, n).astype(np.float32),
+    )
 
 
 def test_load_split_shapes_and_order(tiny_data):
@@ -20,7 +22,7 @@ def test_load_split_shapes_and_order(tiny_data):
     assert len(s) == 48 and s.images.shape == (48, 16, 16) and s.images.dtype == np.float16
     assert list(s.ids) == sorted(s.ids)
     assert 0.0 <= float(s.images.min()) and float(s.images.max()) <= 1.0
-    truth = dict(zip(*pipeline.layout.read_csv(tiny_data / "scored.csv")))
+    truth = dict(zip(*pipeline.layout.read_csv(tiny_data / "scored.csv"), strict=False))
     assert all(truth[i] == pytest.approx(t) for i, t in zip(s.ids, s.targets, strict=True))
 
 
@@ -39,10 +41,16 @@ def test_train_val_split_is_stable_and_exact():
 
 def test_batches_have_dtypes_and_are_deterministic():
     s = fake_split()
-    a = list(pipeline.train_batches(s, batch_size=8, seed=3, num_steps=7,
-                                    process_index=0, process_count=1))
-    b = list(pipeline.train_batches(s, batch_size=8, seed=3, num_steps=7,
-                                    process_index=0, process_count=1))
+    a = list(
+        pipeline.train_batches(
+            s, batch_size=8, seed=3, num_steps=7, process_index=0, process_count=1
+        )
+    )
+    b = list(
+        pipeline.train_batches(
+            s, batch_size=8, seed=3, num_steps=7, process_index=0, process_count=1
+        )
+    )
     assert len(a) == 7
     assert a[0]["image"].shape == (8, 8, 8, 1) and a[0]["image"].dtype == np.float32
     assert a[0]["target"].dtype == np.float32 and a[0]["id"].dtype.kind == "U"
@@ -54,10 +62,16 @@ def test_batches_have_dtypes_and_are_deterministic():
 
 def test_resume_at_step_k_sees_the_same_batches():
     s = fake_split()
-    full = list(pipeline.train_batches(s, batch_size=8, seed=1, num_steps=12,
-                                       process_index=0, process_count=1))
-    tail = list(pipeline.train_batches(s, batch_size=8, seed=1, start_step=5, num_steps=12,
-                                       process_index=0, process_count=1))
+    full = list(
+        pipeline.train_batches(
+            s, batch_size=8, seed=1, num_steps=12, process_index=0, process_count=1
+        )
+    )
+    tail = list(
+        pipeline.train_batches(
+            s, batch_size=8, seed=1, start_step=5, num_steps=12, process_index=0, process_count=1
+        )
+    )
     assert [list(b["id"]) for b in full[5:]] == [list(b["id"]) for b in tail]
 
 
@@ -70,10 +84,11 @@ def test_epochs_visit_every_example_once():
 
 def test_host_shards_are_disjoint_and_cover_the_global_batch():
     s = fake_split()
-    hosts = [next(pipeline.train_batches(s, batch_size=12, seed=0, process_index=p,
-                                         process_count=3)) for p in range(3)]
-    glob = next(pipeline.train_batches(s, batch_size=12, seed=0, process_index=0,
-                                       process_count=1))
+    hosts = [
+        next(pipeline.train_batches(s, batch_size=12, seed=0, process_index=p, process_count=3))
+        for p in range(3)
+    ]
+    glob = next(pipeline.train_batches(s, batch_size=12, seed=0, process_index=0, process_count=1))
     ids = [list(h["id"]) for h in hosts]
     assert all(len(i) == 4 for i in ids)
     assert sum(ids, []) == list(glob["id"])

@@ -35,15 +35,25 @@ def params_of(workdir):
 
 @pytest.mark.parametrize("task, kills", [("scorer", 4), ("vae", 1)])
 def test_killed_runs_resume_bit_identically(tiny_data, tmp_path, task, kills):
-    extra = {"model.hidden": 32, "model.latent_dim": 8, "data.score_threshold": 1.0} \
-        if task == "vae" else {}
+    extra = (
+        {"model.hidden": 32, "model.latent_dim": 8, "data.score_threshold": 1.0}
+        if task == "vae"
+        else {}
+    )
     over = cli_overrides(tiny_data, num_steps=80, checkpoint_every=2, eval_every=40, **extra)
     script, config = str(REPO / f"train_{task}.py"), str(REPO / "configs" / f"{task}.py")
-    reference = loop.train_and_evaluate(tiny_config(task, tiny_data, **{
-        k: v for k, v in over.items() if k != "data.dir"}), tmp_path / "ref")
-    tally = chaos.run_with_kills(chaos.train_command(script, config, tmp_path / "killed", over),
-                                 tmp_path / "killed", kills=kills, seed=1, max_delay=1.0,
-                                 cwd=REPO)
+    reference = loop.train_and_evaluate(
+        tiny_config(task, tiny_data, **{k: v for k, v in over.items() if k != "data.dir"}),
+        tmp_path / "ref",
+    )
+    tally = chaos.run_with_kills(
+        chaos.train_command(script, config, tmp_path / "killed", over),
+        tmp_path / "killed",
+        kills=kills,
+        seed=1,
+        max_delay=1.0,
+        cwd=REPO,
+    )
     assert tally.restarts == kills and tally.kills >= 1
     step, killed = params_of(tmp_path / "killed")
     a = flat_params(reference.state.params)
@@ -53,12 +63,13 @@ def test_killed_runs_resume_bit_identically(tiny_data, tmp_path, task, kills):
 
 
 def test_sigterm_checkpoints_and_exits_cleanly(tiny_data, tmp_path):
-    over = cli_overrides(tiny_data, num_steps=100000, checkpoint_every=100000,
-                         eval_every=100000)
-    cmd = chaos.train_command(str(REPO / "train_scorer.py"), str(REPO / "configs/scorer.py"),
-                              tmp_path / "run", over)
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    over = cli_overrides(tiny_data, num_steps=100000, checkpoint_every=100000, eval_every=100000)
+    cmd = chaos.train_command(
+        str(REPO / "train_scorer.py"), str(REPO / "configs/scorer.py"), tmp_path / "run", over
+    )
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 300
     while not (tmp_path / "run" / "metrics.jsonl").exists() and time.time() < deadline:
         time.sleep(0.1)
@@ -75,17 +86,16 @@ def test_incomplete_checkpoint_is_ignored_and_removed(tiny_data, tmp_path):
     loop.train_and_evaluate(config, tmp_path / "run")
     ckpts = tmp_path / "run" / "checkpoints"
     shutil.copytree(ckpts / "4", ckpts / "9.orbax-checkpoint-tmp")  # cut short
-    (ckpts / "9.orbax-checkpoint-tmp" / "state" / "manifest.ocdbt").unlink(
-        missing_ok=True)
-    result = loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=6,
-                                                 checkpoint_every=2), tmp_path / "run")
+    (ckpts / "9.orbax-checkpoint-tmp" / "state" / "manifest.ocdbt").unlink(missing_ok=True)
+    result = loop.train_and_evaluate(
+        tiny_config("scorer", tiny_data, num_steps=6, checkpoint_every=2), tmp_path / "run"
+    )
     assert result.step == 6  # resumed from 4, not from the incomplete 9
     names = sorted(p.name for p in ckpts.iterdir())
     assert "6" in names and all(n.isdigit() for n in names)
 
 
-def test_second_run_on_a_workdir_is_refused_and_stale_locks_are_taken_over(tiny_data,
-                                                                           tmp_path):
+def test_second_run_on_a_workdir_is_refused_and_stale_locks_are_taken_over(tiny_data, tmp_path):
     workdir = tmp_path / "run"
     with locks.WorkdirLock(workdir):
         with pytest.raises(locks.LockedError, match=f"pid {os.getpid()}"):
@@ -100,35 +110,47 @@ def test_config_changes_that_alter_the_model_are_refused(tiny_data, tmp_path):
     workdir = tmp_path / "run"
     loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=2), workdir)
     with pytest.raises(ckpt_lib.ResumeError, match=r"data.resolution: 16 -> 24"):
-        loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=4,
-                                            **{"data.resolution": 24}), workdir)
+        loop.train_and_evaluate(
+            tiny_config("scorer", tiny_data, num_steps=4, **{"data.resolution": 24}), workdir
+        )
     with pytest.raises(ckpt_lib.ResumeError, match="holds a 'scorer' run, not 'vae'"):
         loop.train_and_evaluate(tiny_config("vae", tiny_data, num_steps=4), workdir)
-    ok = loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=4, eval_every=1,
-                                             log_every=2), workdir)
+    ok = loop.train_and_evaluate(
+        tiny_config("scorer", tiny_data, num_steps=4, eval_every=1, log_every=2), workdir
+    )
     assert ok.step == 4
 
 
 def test_same_seed_gives_identical_metrics(tiny_data, tmp_path):
     for name in ("a", "b"):
-        loop.train_and_evaluate(tiny_config("scorer", tiny_data, **{"data.augment": True}),
-                                tmp_path / name)
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "throughput"}  # noqa: E731
-                          for r in rows]
+        loop.train_and_evaluate(
+            tiny_config("scorer", tiny_data, **{"data.augment": True}), tmp_path / name
+        )
+    strip = lambda rows: [
+        {k: v for k, v in r.items() if k != "throughput"}  # noqa: E731
+        for r in rows
+    ]
     a = strip(metrics_lib.read_metrics(tmp_path / "a"))
     b = strip(metrics_lib.read_metrics(tmp_path / "b"))
     assert a == b and len(a) > 5
 
 
-@pytest.mark.parametrize("flag, message", [
-    ("--config.no_such_field=1", "unknown config field 'no_such_field'"),
-    ("--config.num_steps=ten", "invalid literal for int()"),
-    ("--config.data.resolution=1.5", "--config.data.resolution"),
-])
+@pytest.mark.parametrize(
+    "flag, message",
+    [
+        ("--config.no_such_field=1", "unknown config field 'no_such_field'"),
+        ("--config.num_steps=ten", "invalid literal for int()"),
+        ("--config.data.resolution=1.5", "--config.data.resolution"),
+    ],
+)
 def test_bad_command_line_fails_before_any_work(tmp_path, flag, message):
-    proc = subprocess.run([sys.executable, str(REPO / "train_scorer.py"),
-                           f"--workdir={tmp_path / 'run'}", flag], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "train_scorer.py"), f"--workdir={tmp_path / 'run'}", flag],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("error")]
     assert len(lines) == 1 and message in lines[0]
@@ -136,11 +158,21 @@ def test_bad_command_line_fails_before_any_work(tmp_path, flag, message):
 
 
 def test_cli_reports_data_errors_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, str(REPO / "train_scorer.py"),
-                           f"--workdir={tmp_path / 'run'}", f"--config.data.dir={tmp_path}/x"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "train_scorer.py"),
+            f"--workdir={tmp_path / 'run'}",
+            f"--config.data.dir={tmp_path}/x",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1] == f"error: {tmp_path}/x: data folder does not exist"
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == f"error: {tmp_path}/x: data folder does not exist"
 
 
 def test_metrics_log_drops_rows_after_the_restored_step(tmp_path):

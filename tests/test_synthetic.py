@@ -48,16 +48,23 @@ def test_refuses_existing_output_and_truth_inside(tmp_path):
     with pytest.raises(FileExistsError):
         synthetic.generate(tmp_path / "full", labeled=1, scored=1, query=1, progress=False)
     with pytest.raises(ValueError, match="outside the data folder"):
-        synthetic.generate(tmp_path / "d", labeled=1, scored=1, query=1, progress=False,
-                           query_truth=tmp_path / "d" / "truth.csv")
+        synthetic.generate(
+            tmp_path / "d",
+            labeled=1,
+            scored=1,
+            query=1,
+            progress=False,
+            query_truth=tmp_path / "d" / "truth.csv",
+        )
     assert not (tmp_path / "d").exists()
 
 
 def test_clean_images_are_calibrated_to_the_real_one():
     # Reference (a real labeled image): 99.72% zeros, mean 0.031, max 255,
     # components above 0/5/20/50: 50/18/9/6.
-    stats = [catalog.image_summary(synthetic.make_image(3, "labeled", i, "clean")[0])
-             for i in range(12)]
+    stats = [
+        catalog.image_summary(synthetic.make_image(3, "labeled", i, "clean")[0]) for i in range(12)
+    ]
     med = {k: np.median([s[k] for s in stats]) for k in stats[0]}
     assert 0.99 < med["zero_fraction"] < 0.9995
     assert med["max"] == 255
@@ -87,8 +94,12 @@ def test_score_is_deterministic_monotone_and_depends_on_corruption():
 
 def test_score_distribution_follows_the_real_histogram():
     rng = np.random.default_rng(0)
-    scores = np.array([synthetic.to_score(synthetic.raw_quality(synthetic.sample_cosmology(rng)))
-                       for _ in range(3000)])
+    scores = np.array(
+        [
+            synthetic.to_score(synthetic.raw_quality(synthetic.sample_cosmology(rng)))
+            for _ in range(3000)
+        ]
+    )
     # Real scored.csv (92% cosmology images): mean 1.654, median 1.503, sd 1.086.
     assert 1.5 < scores.mean() < 2.0
     assert 1.3 < np.median(scores) < 1.8

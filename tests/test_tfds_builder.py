@@ -49,7 +49,8 @@ def test_bad_png_leaves_nothing_prepared(tmp_path):
     assert f"{ids[2]}.png" in str(e.value) and "truncated" in str(e.value)
     assert prepared_dirs() == before or all(
         not (sources.home() / "tfds" / "cil_cosmology" / d / "1.0.0").exists()
-        for d in set(prepared_dirs()) - set(before))
+        for d in set(prepared_dirs()) - set(before)
+    )
     leftovers = list((sources.home() / "tfds").rglob("*incomplete*"))
     assert leftovers == []
 

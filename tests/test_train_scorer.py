@@ -19,13 +19,13 @@ from tests.helpers import flat_params, tiny_config
 
 
 def test_paper_cnn_has_the_papers_parameter_count():
-    variables = jax.eval_shape(scorer_models.PaperCNN().init, jax.random.PRNGKey(0),
-                               jnp.zeros((1, 140, 140, 1)))
+    variables = jax.eval_shape(
+        scorer_models.PaperCNN().init, jax.random.PRNGKey(0), jnp.zeros((1, 140, 140, 1))
+    )
     n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(variables["params"]))
     assert n == 7_892_297
     kernels = [v.shape for v in jax.tree.leaves(variables["params"]) if len(v.shape) > 1]
-    assert sorted(kernels) == sorted([(5, 5, 1, 32), (5, 5, 32, 64),
-                                               (35 * 35 * 64, 100), (100, 1)])
+    assert sorted(kernels) == sorted([(5, 5, 1, 32), (5, 5, 32, 64), (35 * 35 * 64, 100), (100, 1)])
 
 
 def test_training_lowers_the_loss_and_logs(tiny_data, tmp_path):
@@ -43,8 +43,9 @@ def test_training_lowers_the_loss_and_logs(tiny_data, tmp_path):
 def test_resumed_run_is_bit_identical(tiny_data, tmp_path):
     config = tiny_config("scorer", tiny_data, **{"data.augment": True})
     straight = loop.train_and_evaluate(config, tmp_path / "a")
-    loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=3,
-                                        **{"data.augment": True}), tmp_path / "b")
+    loop.train_and_evaluate(
+        tiny_config("scorer", tiny_data, num_steps=3, **{"data.augment": True}), tmp_path / "b"
+    )
     resumed = loop.train_and_evaluate(config, tmp_path / "b")
     assert resumed.step == straight.step == 6
     a, b = flat_params(straight.state.params), flat_params(resumed.state.params)
@@ -85,11 +86,25 @@ print(json.dumps({"devices": jax.device_count()}))
 def test_data_parallel_matches_one_device(tiny_data, tmp_path, devices):
     out = {}
     for n in (1, devices):
-        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
-               "JAX_PLATFORMS": "cpu"}
-        proc = subprocess.run([sys.executable, "-c", SUBPROCESS, str(tiny_data),
-                               str(tmp_path / f"run{n}"), str(tmp_path / f"p{n}.npz")],
-                              env=env, capture_output=True, text=True, timeout=300)
+        env = {
+            **os.environ,
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+            "JAX_PLATFORMS": "cpu",
+        }
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                SUBPROCESS,
+                str(tiny_data),
+                str(tmp_path / f"run{n}"),
+                str(tmp_path / f"p{n}.npz"),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert json.loads(proc.stdout.strip().splitlines()[-1])["devices"] == n
         out[n] = np.load(tmp_path / f"p{n}.npz")
@@ -98,8 +113,7 @@ def test_data_parallel_matches_one_device(tiny_data, tmp_path, devices):
 
 
 def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):
-    config = tiny_config("scorer_stats", tiny_data, num_steps=4, eval_every=4,
-                         checkpoint_every=4)
+    config = tiny_config("scorer_stats", tiny_data, num_steps=4, eval_every=4, checkpoint_every=4)
     config.model.cnn_size = 8
     result = loop.train_and_evaluate(config, tmp_path / "stats")
     q = np.asarray(result.state.model_state["norm"]["quantiles"])
@@ -113,10 +127,13 @@ def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):
 
 
 def test_on_device_data_gives_the_same_run_as_the_host_pipeline(tiny_data, tmp_path):
-    host = loop.train_and_evaluate(tiny_config("scorer", tiny_data, **{"data.augment": True}),
-                                   tmp_path / "host")
-    dev = loop.train_and_evaluate(tiny_config("scorer", tiny_data, **{
-        "data.augment": True, "data.on_device": True}), tmp_path / "device")
+    host = loop.train_and_evaluate(
+        tiny_config("scorer", tiny_data, **{"data.augment": True}), tmp_path / "host"
+    )
+    dev = loop.train_and_evaluate(
+        tiny_config("scorer", tiny_data, **{"data.augment": True, "data.on_device": True}),
+        tmp_path / "device",
+    )
     a, b = flat_params(host.state.params), flat_params(dev.state.params)
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
@@ -141,8 +158,41 @@ def test_reshape_max_pool_equals_flax_max_pool():
     import flax.linen as nn
 
     x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 70, 70, 3)), jnp.float32)
-    np.testing.assert_array_equal(scorer_models.max_pool_2x2(x),
-                                  nn.max_pool(x, (2, 2), strides=(2, 2)))
+    np.testing.assert_array_equal(
+        scorer_models.max_pool_2x2(x), nn.max_pool(x, (2, 2), strides=(2, 2))
+    )
     g1 = jax.grad(lambda v: scorer_models.max_pool_2x2(v).sum())(x)
     g2 = jax.grad(lambda v: nn.max_pool(v, (2, 2), strides=(2, 2)).sum())(x)
     np.testing.assert_array_equal(g1, g2)  # no ties in continuous data
+
+
+def test_predictions_csv_format_ids_and_clipping(tiny_data, tmp_path):
+    from cosmojax import predict, scoring
+
+    loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=2), tmp_path / "run")
+    out = tmp_path / "pred.csv"
+    predict.main(
+        [
+            "--workdir",
+            str(tmp_path / "run"),
+            "--images",
+            str(tiny_data / "query"),
+            "--out",
+            str(out),
+            "--truth",
+            str(tiny_data.parent / "query_truth.csv"),
+        ]
+    )
+    lines = out.read_text().splitlines()
+    assert lines[0] == "Id,Predicted"
+    stems = sorted(p.stem for p in (tiny_data / "query").glob("*.png"))
+    assert [line.split(",")[0] for line in lines[1:]] == stems
+    values = [float(line.split(",")[1]) for line in lines[1:]]
+    assert all(0.0 <= v <= 8.0 for v in values)
+    assert all(len(line.split(",")[1].split(".")[1]) == 10 for line in lines[1:])
+    s = scoring.load(tmp_path / "run")
+    s.params = jax.tree.map(lambda x: x, s.params)
+    s.params["Dense_1"]["bias"] = s.params["Dense_1"]["bias"] + 100.0
+    assert np.all(s.score(np.zeros((3, 64, 64), np.uint8)) == 8.0)
+    s.params["Dense_1"]["bias"] = s.params["Dense_1"]["bias"] - 1000.0
+    assert np.all(s.score([np.zeros((30, 40), np.uint8)]) == 0.0)  # any size, list input

@@ -50,8 +50,9 @@ def test_elbo_terms_match_numpy():
     p = 1 / (1 + np.exp(-logits.astype(np.float64)))
     nll_ref = -(x * np.log(p) + (1 - x) * np.log(1 - p)).reshape(2, -1).sum(1)
     kl_ref = 0.5 * (np.exp(logvar) + mean**2 - 1 - logvar).sum(1)
-    loss, nll, kl = vae_models.negative_elbo(jnp.asarray(logits), jnp.asarray(x),
-                                             jnp.asarray(mean), jnp.asarray(logvar))
+    loss, nll, kl = vae_models.negative_elbo(
+        jnp.asarray(logits), jnp.asarray(x), jnp.asarray(mean), jnp.asarray(logvar)
+    )
     np.testing.assert_allclose(nll, nll_ref, rtol=1e-5)
     np.testing.assert_allclose(kl, kl_ref, rtol=1e-5)
     np.testing.assert_allclose(loss, nll_ref + kl_ref, rtol=1e-5)
@@ -59,8 +60,9 @@ def test_elbo_terms_match_numpy():
 
 def test_gradient_flows_through_the_reparameterisation():
     eps = jnp.array([0.5, -1.0])
-    g_mean, g_logvar = jax.grad(lambda m, lv: jnp.sum(vae_models.reparameterize(m, lv, eps) ** 2),
-                                argnums=(0, 1))(jnp.ones(2), jnp.zeros(2))
+    g_mean, g_logvar = jax.grad(
+        lambda m, lv: jnp.sum(vae_models.reparameterize(m, lv, eps) ** 2), argnums=(0, 1)
+    )(jnp.ones(2), jnp.zeros(2))
     np.testing.assert_allclose(g_mean, 2 * (1 + eps), rtol=1e-6)
     np.testing.assert_allclose(g_logvar, (1 + eps) * eps, rtol=1e-6)
 

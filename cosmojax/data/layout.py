@@ -184,8 +184,10 @@ def decode_png(data: bytes, where: str | Path, conversions: ConversionLog | None
         with Image.open(io.BytesIO(data)) as im:
             mode, size = im.mode, im.size
             if size[0] * size[1] > MAX_PIXELS or min(size) < 1:
-                raise DataError(f"{where}: image of {size[0]}x{size[1]} pixels; expected at "
-                                f"most {MAX_PIXELS} pixels (the data are 1000x1000)")
+                raise DataError(
+                    f"{where}: image of {size[0]}x{size[1]} pixels; expected at "
+                    f"most {MAX_PIXELS} pixels (the data are 1000x1000)"
+                )
             im.load()
             if mode == "L":
                 arr = np.asarray(im, np.uint8)

@@ -54,8 +54,9 @@ class Split:
 
     @staticmethod
     def concat(*parts: Split) -> Split:
-        return Split(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("ids", "images",
-                                                                              "targets")))
+        return Split(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("ids", "images", "targets"))
+        )
 
 
 @functools.lru_cache(maxsize=8)
@@ -125,14 +126,14 @@ class IndexSampler:
 
     def global_indices(self, step: int) -> np.ndarray:
         epoch, k = divmod(int(step), self.steps_per_epoch)
-        return self.permutation(epoch)[k * self.batch_size:(k + 1) * self.batch_size]
+        return self.permutation(epoch)[k * self.batch_size : (k + 1) * self.batch_size]
 
     def host_indices(self, step: int, process_index: int = 0, process_count: int = 1):
         """This host's contiguous slice of the global batch of ``step``."""
         if self.batch_size % process_count:
             raise ValueError(f"batch_size {self.batch_size} must divide over {process_count} hosts")
         b = self.batch_size // process_count
-        return self.global_indices(step)[process_index * b:(process_index + 1) * b]
+        return self.global_indices(step)[process_index * b : (process_index + 1) * b]
 
 
 def _host(process_index, process_count):
@@ -152,9 +153,17 @@ def gather(data: Split, index: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def train_dataset(data: Split, *, batch_size: int, seed: int, start_step: int = 0,
-                  num_steps: int | None = None, process_index: int | None = None,
-                  process_count: int | None = None, shuffle: bool = True):
+def train_dataset(
+    data: Split,
+    *,
+    batch_size: int,
+    seed: int,
+    start_step: int = 0,
+    num_steps: int | None = None,
+    process_index: int | None = None,
+    process_count: int | None = None,
+    shuffle: bool = True,
+):
     """tf.data.Dataset of this host's share of the global batches ``start_step, ...``.
 
     Element ``k`` is the batch of step ``start_step + k``; the set repeats
@@ -175,8 +184,11 @@ def train_dataset(data: Split, *, batch_size: int, seed: int, start_step: int = 
 
     def to_dict(step):
         idx = tf.ensure_shape(tf.numpy_function(indices, [step], tf.int64, stateful=False), (b,))
-        return {"image": tf.cast(tf.gather(images, idx), tf.float32)[..., None],
-                "target": tf.gather(targets, idx), "id": tf.gather(ids, idx)}
+        return {
+            "image": tf.cast(tf.gather(images, idx), tf.float32)[..., None],
+            "target": tf.gather(targets, idx),
+            "id": tf.gather(ids, idx),
+        }
 
     end = np.iinfo(np.int64).max if num_steps is None else int(num_steps)
     ds = tf.data.Dataset.range(int(start_step), end)
@@ -191,8 +203,13 @@ def train_batches(data: Split, **kwargs) -> Iterator[dict[str, np.ndarray]]:
         yield batch
 
 
-def eval_batches(data: Split, batch_size: int, *, process_index: int | None = None,
-                 process_count: int | None = None) -> Iterator[dict[str, np.ndarray]]:
+def eval_batches(
+    data: Split,
+    batch_size: int,
+    *,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
     """This host's share of fixed-size batches over ``data`` in order, the last one
     padded; ``mask`` is 1.0 for real examples and 0.0 for padding."""
     p, count = _host(process_index, process_count)

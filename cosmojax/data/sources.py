@@ -40,11 +40,15 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
     from cosmojax.data import synthetic
 
     out = default_synthetic_dir()
-    with locks.blocking_lock(out.parent / ".generate.lock",
-                             message=f"waiting for another process generating {out}"):
+    with locks.blocking_lock(
+        out.parent / ".generate.lock", message=f"waiting for another process generating {out}"
+    ):
         if not out.exists():
-            print(f"Generating the default synthetic data set in {out} (once).",
-                  file=sys.stderr, flush=True)
+            print(
+                f"Generating the default synthetic data set in {out} (once).",
+                file=sys.stderr,
+                flush=True,
+            )
             synthetic.generate(out, query_truth=default_query_truth(), **DEFAULT_SYNTHETIC)
     return layout.find_root(out)
 

@@ -101,10 +101,28 @@ CORRUPTIONS = {  # name: (probability in scored/query, weight in the score)
     "pixelation": (0.15, 0.85),
 }
 PHOTO_NAMES = (
-    "astronaut.png", "brick.png", "camera.png", "cell.png", "chelsea.png", "coffee.png",
-    "coins.png", "grass.png", "gravel.png", "horse.png", "moon.png", "page.png", "text.png",
-    "motorcycle_left.png", "rocket.jpg", "retina.jpg", "clock_motion.png", "ihc.png",
-    "microaneurysms.png", "color.png", "logo.png", "phantom.png",
+    "astronaut.png",
+    "brick.png",
+    "camera.png",
+    "cell.png",
+    "chelsea.png",
+    "coffee.png",
+    "coins.png",
+    "grass.png",
+    "gravel.png",
+    "horse.png",
+    "moon.png",
+    "page.png",
+    "text.png",
+    "motorcycle_left.png",
+    "rocket.jpg",
+    "retina.jpg",
+    "clock_motion.png",
+    "ihc.png",
+    "microaneurysms.png",
+    "color.png",
+    "logo.png",
+    "phantom.png",
 )
 
 
@@ -185,9 +203,15 @@ def sample_population(rng: np.random.Generator, density: float = 0.0, clustering
         jitter = rng.normal(0, spread, (int(moved.sum()), 2))
         xy[moved] = np.clip(centres[which[moved]] + jitter, 8, NATIVE - 8)
     sources = Sources(
-        is_galaxy=is_gal, x=xy[:, 0], y=xy[:, 1], flux=np.where(is_gal, 1.5 * flux, flux),
-        n=rng.uniform(0.5, 3.0, n), r_e=np.exp(rng.uniform(np.log(1.2), np.log(8.0), n)),
-        q=rng.uniform(0.35, 1.0, n), theta=rng.uniform(0, np.pi, n))
+        is_galaxy=is_gal,
+        x=xy[:, 0],
+        y=xy[:, 1],
+        flux=np.where(is_gal, 1.5 * flux, flux),
+        n=rng.uniform(0.5, 3.0, n),
+        r_e=np.exp(rng.uniform(np.log(1.2), np.log(8.0), n)),
+        q=rng.uniform(0.35, 1.0, n),
+        theta=rng.uniform(0, np.pi, n),
+    )
     return alpha, beta, gal_frac, sources
 
 
@@ -212,7 +236,8 @@ def sample_corruptions(rng: np.random.Generator, mode: str) -> dict[str, float]:
 def sample_cosmology(rng: np.random.Generator, mode: str = "scored") -> CosmologyParams:
     corruptions = sample_corruptions(rng, mode)
     alpha, beta, gal_frac, sources = sample_population(
-        rng, corruptions.get("density", 0.0), corruptions.get("clustering", 0.0))
+        rng, corruptions.get("density", 0.0), corruptions.get("clustering", 0.0)
+    )
     background = 0 if rng.uniform() < 0.8 else int(rng.integers(1, 3))
     return CosmologyParams(alpha, beta, background, sources, corruptions, gal_frac)
 
@@ -250,7 +275,7 @@ def _target_quantiles() -> tuple[np.ndarray, np.ndarray]:
 def to_score(raw: float) -> float:
     """Maps a raw quality onto the real score distribution (monotone)."""
     table = _raw_table()
-    u = (np.searchsorted(table, raw, side="left") + np.searchsorted(table, raw, side="right"))
+    u = np.searchsorted(table, raw, side="left") + np.searchsorted(table, raw, side="right")
     u = np.clip(u / (2.0 * len(table)), 0.0, 1.0)
     cdf, edges = _target_quantiles()
     return float(np.interp(u, cdf, edges))
@@ -301,8 +326,18 @@ def render_cosmology(p: CosmologyParams, rng: np.random.Generator) -> np.ndarray
             _add_stamp(canvas, x, y, radius, lambda dx, dy, f=flux: _moffat(dx, dy, p, f))
             if peak > 1500:  # a saturated sensor bleeds along the column
                 length = 1.5 * np.log2(peak / 1500) + 1
-                _add_stamp(canvas, x, y, int(np.ceil(length)) + 2, lambda dx, dy, L=length: (
-                    0.6 * KNEE * np.exp(-0.5 * (dx / 0.5) ** 2) * np.clip(L + 1 - np.abs(dy), 0, 1)))
+                _add_stamp(
+                    canvas,
+                    x,
+                    y,
+                    int(np.ceil(length)) + 2,
+                    lambda dx, dy, L=length: (
+                        0.6
+                        * KNEE
+                        * np.exp(-0.5 * (dx / 0.5) ** 2)
+                        * np.clip(L + 1 - np.abs(dy), 0, 1)
+                    ),
+                )
         else:
             radius = int(min(60, np.ceil(s.r_e[i] * (3 + 2 * s.n[i]))))
             shape = (s.n[i], s.r_e[i], s.q[i], s.theta[i])
@@ -336,11 +371,11 @@ def _artifacts(rng, c) -> np.ndarray:
         else:  # rectangular patch
             x0, y0 = rng.integers(0, NATIVE - 40, 2)
             w, h = rng.integers(10, 120, 2)
-            layer[y0:y0 + h, x0:x0 + w] += rng.uniform(10, 80)
+            layer[y0 : y0 + h, x0 : x0 + w] += rng.uniform(10, 80)
     return ndimage.gaussian_filter(layer, 0.7)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _photo(name: str) -> np.ndarray:
     ref = importlib.resources.files("skimage.data").joinpath(name)
     with importlib.resources.as_file(ref) as path, Image.open(path) as im:
@@ -360,7 +395,7 @@ def render_photo(rng: np.random.Generator) -> tuple[np.ndarray, float]:
     frac = rng.uniform(0.35, 1.0)
     ch, cw = max(8, int(h * frac)), max(8, int(w * frac))
     y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-    crop = src[y0:y0 + ch, x0:x0 + cw]
+    crop = src[y0 : y0 + ch, x0 : x0 + cw]
     im = Image.fromarray(crop).resize((NATIVE, NATIVE), Image.BILINEAR)
     arr = np.asarray(im, np.float32) / 255.0
     arr = np.rot90(arr, int(rng.integers(4)))
@@ -412,10 +447,18 @@ def _work(job):
     return split, index, target
 
 
-def generate(out: str | os.PathLike, *, labeled: int = 1200, scored: int = 9600,
-             query: int = 1200, seed: int = 0, size: int = NATIVE,
-             query_truth: str | os.PathLike | None = None, workers: int | None = None,
-             progress: bool = True) -> Path:
+def generate(
+    out: str | os.PathLike,
+    *,
+    labeled: int = 1200,
+    scored: int = 9600,
+    query: int = 1200,
+    seed: int = 0,
+    size: int = NATIVE,
+    query_truth: str | os.PathLike | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path:
     """Writes the data set to ``out`` atomically (temporary folder, then rename)."""
     out = Path(out).expanduser().resolve()
     counts = {"labeled": labeled, "scored": scored, "query": query}
@@ -436,7 +479,7 @@ def generate(out: str | os.PathLike, *, labeled: int = 1200, scored: int = 9600,
     ids = make_ids(sum(counts.values()), seed)
     jobs, split_ids, start = [], {}, 0
     for split, n in counts.items():
-        split_ids[split] = ids[start:start + n]
+        split_ids[split] = ids[start : start + n]
         for i, kind in enumerate(split_plan(split, n, seed)):
             jobs.append((seed, split, i, kind, split_ids[split][i], str(tmp), size))
         start += n
@@ -445,8 +488,13 @@ def generate(out: str | os.PathLike, *, labeled: int = 1200, scored: int = 9600,
     try:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(jobs), desc=f"synthetic -> {out.name}", unit="img",
-                   disable=not progress, file=sys.stderr)
+        bar = tqdm(
+            total=len(jobs),
+            desc=f"synthetic -> {out.name}",
+            unit="img",
+            disable=not progress,
+            file=sys.stderr,
+        )
         if workers > 1:
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(workers) as pool:
@@ -485,9 +533,16 @@ def main(argv=None):
     args = p.parse_args(argv)
     t0 = time.time()
     try:
-        out = generate(args.out, labeled=args.labeled, scored=args.scored, query=args.query,
-                       seed=args.seed, size=args.size, query_truth=args.query_truth,
-                       workers=args.workers)
+        out = generate(
+            args.out,
+            labeled=args.labeled,
+            scored=args.scored,
+            query=args.query,
+            seed=args.seed,
+            size=args.size,
+            query_truth=args.query_truth,
+            workers=args.workers,
+        )
     except (ValueError, FileExistsError) as e:
         sys.exit(f"error: {e}")
     n = args.labeled + args.scored + args.query

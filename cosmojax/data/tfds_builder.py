@@ -42,8 +42,12 @@ class CilCosmologyConfig(tfds.core.BuilderConfig):
     """One resolution of one source folder."""
 
     def __init__(self, *, resolution: int, source: str = "any", **kwargs):
-        super().__init__(name=f"r{resolution}_{source}", version=VERSION,
-                         description=f"{resolution}x{resolution}, area-resampled", **kwargs)
+        super().__init__(
+            name=f"r{resolution}_{source}",
+            version=VERSION,
+            description=f"{resolution}x{resolution}, area-resampled",
+            **kwargs,
+        )
         self.resolution = int(resolution)
 
 
@@ -60,15 +64,20 @@ class CilCosmology(tfds.core.GeneratorBasedBuilder):
 
     def _info(self):
         r = self.builder_config.resolution
-        features = tfds.features.FeaturesDict({
-            "id": tfds.features.Text(),
-            "image": tfds.features.Tensor(shape=(r, r), dtype=np.float16,
-                                          encoding=tfds.features.Encoding.ZLIB),
-            "target": tfds.features.Scalar(dtype=np.float32),
-        })
+        features = tfds.features.FeaturesDict(
+            {
+                "id": tfds.features.Text(),
+                "image": tfds.features.Tensor(
+                    shape=(r, r), dtype=np.float16, encoding=tfds.features.Encoding.ZLIB
+                ),
+                "target": tfds.features.Scalar(dtype=np.float32),
+            }
+        )
         return self.dataset_info_from_configs(
-            features=features, homepage="https://www.kaggle.com/c/cil-cosmology-2018",
-            description="target: label (labeled), score (scored), NaN (query: no target).")
+            features=features,
+            homepage="https://www.kaggle.com/c/cil-cosmology-2018",
+            description="target: label (labeled), score (scored), NaN (query: no target).",
+        )
 
     def _split_generators(self, dl_manager):
         root = layout.find_root(dl_manager.manual_dir)
@@ -98,17 +107,25 @@ def prepared_builder(root: str | os.PathLike, resolution: int) -> CilCosmology:
     builder = CilCosmology(config=config, data_dir=str(data_dir))
     if builder.is_prepared():
         return builder
-    with locks.blocking_lock(data_dir / f".{config.name}.lock",
-                             message=f"waiting for another process preparing {config.name}"):
+    with locks.blocking_lock(
+        data_dir / f".{config.name}.lock",
+        message=f"waiting for another process preparing {config.name}",
+    ):
         builder = CilCosmology(config=config, data_dir=str(data_dir))
         if builder.is_prepared():
             return builder
         target = Path(builder.data_dir)
         for stale in target.parent.glob(f"*{target.name}*incomplete*"):
             shutil.rmtree(stale, ignore_errors=True)
-        print(f"Preparing {root} at {resolution}x{resolution} (decodes every PNG once)",
-              file=sys.stderr, flush=True)
+        print(
+            f"Preparing {root} at {resolution}x{resolution} (decodes every PNG once)",
+            file=sys.stderr,
+            flush=True,
+        )
         with contextlib.redirect_stdout(sys.stderr):  # TFDS status lines are not output
-            builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-                manual_dir=str(root), try_download_gcs=False))
+            builder.download_and_prepare(
+                download_config=tfds.download.DownloadConfig(
+                    manual_dir=str(root), try_download_gcs=False
+                )
+            )
     return builder

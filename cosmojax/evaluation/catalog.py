@@ -48,8 +48,12 @@ def catalog(image: np.ndarray, threshold: float = 0.0) -> dict[str, np.ndarray]:
 def image_summary(image: np.ndarray) -> dict[str, float]:
     """The calibration numbers of one 8-bit image (see benchmarks/data_realism.py)."""
     image = np.asarray(image)
-    out = {"zero_fraction": zero_fraction(image), "mean": float(image.mean()),
-           "max": float(image.max()), "background": float(image.min())}
+    out = {
+        "zero_fraction": zero_fraction(image),
+        "mean": float(image.mean()),
+        "max": float(image.max()),
+        "background": float(image.min()),
+    }
     for t, n in component_counts(image).items():
         out[f"components_above_{t:g}"] = float(n)
     cat = catalog(image, 20)

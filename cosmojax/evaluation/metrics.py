@@ -64,28 +64,50 @@ def image_statistics(images) -> dict[str, np.ndarray]:
     """Per-image statistics of uint8 images ``[N, H, W]`` (see the module doc)."""
     images = np.asarray(images)
     fn = _stats_fn(*images.shape[1:])
-    out = {k: [] for k in ("histogram", "power_spectrum", "peak_counts", "source_counts",
-                           "source_flux", "source_area")}
+    out = {
+        k: []
+        for k in (
+            "histogram",
+            "power_spectrum",
+            "peak_counts",
+            "source_counts",
+            "source_flux",
+            "source_area",
+        )
+    }
     for start in range(0, len(images), 16):
-        chunk = images[start:start + 16]
+        chunk = images[start : start + 16]
         for k, v in zip(("histogram", "power_spectrum", "peak_counts"), fn(chunk), strict=True):
             out[k].append(np.asarray(v))
         for img in chunk:
             counts = catalog.component_counts(img)
             cat = catalog.catalog(img, 5)
             out["source_counts"].append(np.log10(1.0 + np.array(list(counts.values()))))
-            out["source_flux"].append(np.histogram(np.log10(np.maximum(cat["flux"], 1)),
-                                                   FLUX_BINS)[0])
-            out["source_area"].append(np.histogram(np.log10(np.maximum(cat["area"], 1)),
-                                                   AREA_BINS)[0])
-    return {k: (np.concatenate(v) if k in ("histogram", "power_spectrum", "peak_counts")
-                else np.stack(v)).astype(np.float64) for k, v in out.items()}
+            out["source_flux"].append(
+                np.histogram(np.log10(np.maximum(cat["flux"], 1)), FLUX_BINS)[0]
+            )
+            out["source_area"].append(
+                np.histogram(np.log10(np.maximum(cat["area"], 1)), AREA_BINS)[0]
+            )
+    return {
+        k: (
+            np.concatenate(v)
+            if k in ("histogram", "power_spectrum", "peak_counts")
+            else np.stack(v)
+        ).astype(np.float64)
+        for k, v in out.items()
+    }
 
 
 def stat_vectors(stats: dict[str, np.ndarray]) -> np.ndarray:
-    parts = [stats["histogram"], stats["power_spectrum"], stats["peak_counts"],
-             stats["source_counts"], np.log10(1.0 + stats["source_flux"]),
-             np.log10(1.0 + stats["source_area"])]
+    parts = [
+        stats["histogram"],
+        stats["power_spectrum"],
+        stats["peak_counts"],
+        stats["source_counts"],
+        np.log10(1.0 + stats["source_flux"]),
+        np.log10(1.0 + stats["source_area"]),
+    ]
     return np.concatenate(parts, axis=1)
 
 
@@ -119,9 +141,14 @@ def per_bin_difference(real: np.ndarray, gen: np.ndarray) -> np.ndarray:
 def score_summary(scores: np.ndarray) -> dict[str, float]:
     scores = np.asarray(scores, np.float64)
     q = np.quantile(scores, [0.1, 0.5, 0.9])
-    return {"mean": float(scores.mean()), "p10": float(q[0]), "median": float(q[1]),
-            "p90": float(q[2]), "frac_ge_2.5": float(np.mean(scores >= 2.5)),
-            "frac_ge_3": float(np.mean(scores >= 3.0))}
+    return {
+        "mean": float(scores.mean()),
+        "p10": float(q[0]),
+        "median": float(q[1]),
+        "p90": float(q[2]),
+        "frac_ge_2.5": float(np.mean(scores >= 2.5)),
+        "frac_ge_3": float(np.mean(scores >= 3.0)),
+    }
 
 
 def small(images, size: int = NN_SIZE) -> np.ndarray:
@@ -141,13 +168,20 @@ def penultimate_features(scorer, images) -> np.ndarray:
 
     @jax.jit
     def fn(params, model_state, batch):
-        _, inter = scorer.apply_fn({"params": params, **model_state}, batch,
-                                   capture_intermediates=True, mutable=["intermediates"])
+        _, inter = scorer.apply_fn(
+            {"params": params, **model_state},
+            batch,
+            capture_intermediates=True,
+            mutable=["intermediates"],
+        )
         inter = inter["intermediates"]
-        dense = sorted((k for k in inter if k.startswith("Dense_")),
-                       key=lambda k: int(k.split("_")[1]))
+        dense = sorted(
+            (k for k in inter if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1])
+        )
         return inter[dense[-2]]["__call__"][0]
 
-    out = [np.asarray(fn(scorer.params, scorer.model_state, x[i:i + 64]))
-           for i in range(0, len(x), 64)]
+    out = [
+        np.asarray(fn(scorer.params, scorer.model_state, x[i : i + 64]))
+        for i in range(0, len(x), 64)
+    ]
     return np.concatenate(out).astype(np.float64)

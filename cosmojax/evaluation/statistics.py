@@ -39,7 +39,8 @@ def _bincount(idx: jax.Array, n_bins: int, weights=None) -> jax.Array:
     lead, m = idx.shape[:-1], idx.shape[-1]
     w = jnp.ones(idx.shape, jnp.float32) if weights is None else weights
     rows = jax.vmap(lambda i, v: jnp.zeros(n_bins, jnp.float32).at[i].add(v))(
-        idx.reshape(-1, m), w.reshape(-1, m))
+        idx.reshape(-1, m), w.reshape(-1, m)
+    )
     return rows.reshape(*lead, n_bins)
 
 
@@ -103,8 +104,9 @@ def power_spectrum(x: jax.Array, n_bins: int = 24) -> jax.Array:
     return sums / np.bincount(trash, minlength=n + 1)[:n]
 
 
-def peak_counts(x: jax.Array, thresholds=PEAK_THRESHOLDS, window: int = 3,
-                softness: float = 0.0) -> jax.Array:
+def peak_counts(
+    x: jax.Array, thresholds=PEAK_THRESHOLDS, window: int = 3, softness: float = 0.0
+) -> jax.Array:
     """Number of local maxima above each threshold ``[..., len(thresholds)]``.
 
     A pixel is a peak if it equals the maximum of its ``window`` square and is
@@ -114,8 +116,9 @@ def peak_counts(x: jax.Array, thresholds=PEAK_THRESHOLDS, window: int = 3,
     lead = x.shape[:-2]
     img = x.reshape(-1, *x.shape[-2:]).astype(jnp.float32)
     pad = window // 2
-    mx = jax.lax.reduce_window(img, -jnp.inf, jax.lax.max, (1, window, window), (1, 1, 1),
-                               [(0, 0), (pad, pad), (pad, pad)])
+    mx = jax.lax.reduce_window(
+        img, -jnp.inf, jax.lax.max, (1, window, window), (1, 1, 1), [(0, 0), (pad, pad), (pad, pad)]
+    )
     background = img.min(axis=(-2, -1), keepdims=True)
     is_peak = (img >= mx) & (img > background)
     t = jnp.asarray(thresholds, jnp.float32)

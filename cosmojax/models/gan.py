@@ -47,19 +47,39 @@ class Generator(nn.Module):
     def __call__(self, z, train: bool = False):
         n = stages(self.size)
         ch = [self.ngf * 2**i for i in reversed(range(n))]
-        bn = dict(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                  scale_init=bn_scale_init, axis_name=self.axis_name if train else None,
-                  dtype=self.dtype)
+        bn = dict(
+            use_running_average=not train,
+            momentum=0.9,
+            epsilon=1e-5,
+            scale_init=bn_scale_init,
+            axis_name=self.axis_name if train else None,
+            dtype=self.dtype,
+        )
         x = z.reshape(z.shape[0], 1, 1, -1).astype(self.dtype)
-        x = nn.ConvTranspose(ch[0], (4, 4), padding="VALID", use_bias=False,
-                             kernel_init=conv_init, dtype=self.dtype)(x)
+        x = nn.ConvTranspose(
+            ch[0], (4, 4), padding="VALID", use_bias=False, kernel_init=conv_init, dtype=self.dtype
+        )(x)
         x = nn.relu(nn.BatchNorm(**bn)(x))
         for c in ch[1:]:
-            x = nn.ConvTranspose(c, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
-                                 kernel_init=conv_init, dtype=self.dtype)(x)
+            x = nn.ConvTranspose(
+                c,
+                (4, 4),
+                strides=(2, 2),
+                padding="SAME",
+                use_bias=False,
+                kernel_init=conv_init,
+                dtype=self.dtype,
+            )(x)
             x = nn.relu(nn.BatchNorm(**bn)(x))
-        x = nn.ConvTranspose(1, (4, 4), strides=(2, 2), padding="SAME", use_bias=False,
-                             kernel_init=conv_init, dtype=self.dtype)(x)
+        x = nn.ConvTranspose(
+            1,
+            (4, 4),
+            strides=(2, 2),
+            padding="SAME",
+            use_bias=False,
+            kernel_init=conv_init,
+            dtype=self.dtype,
+        )(x)
         return jnp.tanh(x).astype(jnp.float32)
 
 
@@ -74,13 +94,31 @@ class Discriminator(nn.Module):
     def setup(self):
         n = stages(self.size)
         ch = [self.ndf * 2**i for i in range(n)]
-        self.convs = [nn.Conv(c, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)), use_bias=False,
-                              kernel_init=conv_init, dtype=self.dtype) for c in ch]
-        self.norms = [nn.BatchNorm(momentum=0.9, epsilon=1e-5, scale_init=bn_scale_init,
-                                   axis_name=self.axis_name, dtype=self.dtype)
-                      for _ in ch[1:]]
-        self.out = nn.Conv(1, (4, 4), padding="VALID", use_bias=False, kernel_init=conv_init,
-                           dtype=self.dtype)
+        self.convs = [
+            nn.Conv(
+                c,
+                (4, 4),
+                strides=(2, 2),
+                padding=((1, 1), (1, 1)),
+                use_bias=False,
+                kernel_init=conv_init,
+                dtype=self.dtype,
+            )
+            for c in ch
+        ]
+        self.norms = [
+            nn.BatchNorm(
+                momentum=0.9,
+                epsilon=1e-5,
+                scale_init=bn_scale_init,
+                axis_name=self.axis_name,
+                dtype=self.dtype,
+            )
+            for _ in ch[1:]
+        ]
+        self.out = nn.Conv(
+            1, (4, 4), padding="VALID", use_bias=False, kernel_init=conv_init, dtype=self.dtype
+        )
 
     def features(self, x, train: bool = False):
         h = nn.leaky_relu(self.convs[0](x.astype(self.dtype)), 0.2)
@@ -113,6 +151,7 @@ class CriticScorer(nn.Module):
             h = jax.lax.stop_gradient(h)
         h = h.reshape(h.shape[0], -1)
         h = nn.relu(nn.Dense(self.head_width, dtype=self.dtype)(h))
-        out = nn.Dense(1, dtype=self.dtype, bias_init=nn.initializers.constant(self.score_offset))(h)
+        out = nn.Dense(1, dtype=self.dtype, bias_init=nn.initializers.constant(self.score_offset))(
+            h
+        )
         return out[:, 0].astype(jnp.float32)
-

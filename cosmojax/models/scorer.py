@@ -81,12 +81,14 @@ def quantile_normalize(module: nn.Module, feats: jax.Array) -> jax.Array:
     the heavy tails of log power spectra and counts, and markedly better for
     an MLP than mean/std scaling on these statistics."""
     n = feats.shape[-1]
-    q = module.variable("norm", "quantiles",
-                        lambda: jnp.tile(jnp.linspace(-5.0, 5.0, QUANTILES)[:, None], (1, n)))
+    q = module.variable(
+        "norm", "quantiles", lambda: jnp.tile(jnp.linspace(-5.0, 5.0, QUANTILES)[:, None], (1, n))
+    )
     levels = jnp.linspace(0.0, 1.0, QUANTILES)
     ramp = jnp.arange(QUANTILES, dtype=jnp.float32)[:, None] * 1e-6  # strictly increasing
     u = jax.vmap(lambda col, qs: jnp.interp(col, qs, levels), in_axes=(1, 1), out_axes=1)(
-        feats.astype(jnp.float32), q.value + ramp)
+        feats.astype(jnp.float32), q.value + ramp
+    )
     return jax.scipy.special.ndtri(jnp.clip(u, 1e-3, 1.0 - 1e-3))
 
 
@@ -137,7 +139,9 @@ class StatsScorer(nn.Module):
         x = jnp.concatenate(parts, -1)
         x = nn.gelu(nn.Dense(self.head_width, dtype=self.dtype)(x))
         x = nn.gelu(nn.Dense(64, dtype=self.dtype)(x))
-        out = nn.Dense(1, dtype=self.dtype, bias_init=nn.initializers.constant(self.score_offset))(x)
+        out = nn.Dense(1, dtype=self.dtype, bias_init=nn.initializers.constant(self.score_offset))(
+            x
+        )
         return out[:, 0].astype(jnp.float32)
 
 
@@ -150,11 +154,20 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
 
         if cfg.size != 0 and cfg.size != resolution:
             raise ValueError(f"model.size {cfg.size} must equal data.resolution {resolution}")
-        return gan.CriticScorer(size=cfg.size, ndf=cfg.ndf, head_width=cfg.head_width,
-                                frozen=cfg.frozen, dtype=dtype)
+        return gan.CriticScorer(
+            size=cfg.size, ndf=cfg.ndf, head_width=cfg.head_width, frozen=cfg.frozen, dtype=dtype
+        )
     if cfg.name == "stats":
-        return StatsScorer(cnn_channels=tuple(cfg.cnn_channels), cnn_size=cfg.cnn_size,
-                           stats_width=cfg.stats_width, head_width=cfg.head_width,
-                           ps_bins=cfg.ps_bins, stats_scales=tuple(cfg.stats_scales),
-                           use_cnn=cfg.use_cnn, dtype=dtype)
-    raise ValueError(f"model.name: unknown scorer {cfg.name!r}; expected 'paper_cnn', 'stats' or 'gan_critic'")
+        return StatsScorer(
+            cnn_channels=tuple(cfg.cnn_channels),
+            cnn_size=cfg.cnn_size,
+            stats_width=cfg.stats_width,
+            head_width=cfg.head_width,
+            ps_bins=cfg.ps_bins,
+            stats_scales=tuple(cfg.stats_scales),
+            use_cnn=cfg.use_cnn,
+            dtype=dtype,
+        )
+    raise ValueError(
+        f"model.name: unknown scorer {cfg.name!r}; expected 'paper_cnn', 'stats' or 'gan_critic'"
+    )

@@ -80,8 +80,9 @@ class ConvDecoder(nn.Module):
         h = nn.gelu(h).reshape(-1, start, start, self.channels[0])
         for c in self.channels[1:]:
             h = nn.gelu(nn.ConvTranspose(c, (4, 4), strides=(2, 2), dtype=self.dtype)(h))
-        logits = nn.ConvTranspose(1, (4, 4), strides=(2, 2), dtype=self.dtype,
-                                  bias_init=sky_bias)(h)
+        logits = nn.ConvTranspose(1, (4, 4), strides=(2, 2), dtype=self.dtype, bias_init=sky_bias)(
+            h
+        )
         return logits.astype(jnp.float32)
 
 
@@ -141,6 +142,11 @@ def negative_elbo(logits, x, mean, logvar):
 
 
 def build(cfg, resolution: int, dtype=jnp.float32) -> VAE:
-    return VAE(kind=cfg.kind, resolution=resolution, hidden=cfg.hidden,
-               latent_dim=cfg.latent_dim, channels=tuple(cfg.channels), dtype=dtype)
-
+    return VAE(
+        kind=cfg.kind,
+        resolution=resolution,
+        hidden=cfg.hidden,
+        latent_dim=cfg.latent_dim,
+        channels=tuple(cfg.channels),
+        dtype=dtype,
+    )

@@ -18,7 +18,8 @@ TASKS = {
 def build(config):
     """The task object for ``config.task``."""
     if config.task not in TASKS:
-        raise ValueError(f"config.task: unknown task {config.task!r}; expected one of "
-                         f"{', '.join(sorted(TASKS))}")
+        raise ValueError(
+            f"config.task: unknown task {config.task!r}; expected one of {', '.join(sorted(TASKS))}"
+        )
     module, name = TASKS[config.task].split(":")
     return getattr(importlib.import_module(module), name)(config)

@@ -35,14 +35,17 @@ class Task:
         return float(self.lr_fn(step))
 
     def train_batches(self, start_step: int, num_steps: int):
-        return pipeline.train_batches(self.train, batch_size=self.config.batch_size,
-                                      seed=self.config.seed, start_step=start_step,
-                                      num_steps=num_steps)
+        return pipeline.train_batches(
+            self.train,
+            batch_size=self.config.batch_size,
+            seed=self.config.seed,
+            start_step=start_step,
+            num_steps=num_steps,
+        )
 
     def index_batches(self, start_step: int):
         """This host's share of the global batch indices, for on-device data."""
-        sampler = pipeline.IndexSampler(len(self.train), self.config.batch_size,
-                                        self.config.seed)
+        sampler = pipeline.IndexSampler(len(self.train), self.config.batch_size, self.config.seed)
         step = start_step
         while True:
             idx = sampler.host_indices(step, jax.process_index(), jax.process_count())
@@ -60,9 +63,15 @@ class Task:
 
     @functools.cache  # noqa: B019 (one compiled eval function per task object)
     def _jitted(self, eval_step):
-        return jax.jit(jax.shard_map(
-            eval_step, mesh=self.mesh, in_specs=(parallel.P(), parallel.P(parallel.AXIS)),
-            out_specs=parallel.P(), check_vma=False))
+        return jax.jit(
+            jax.shard_map(
+                eval_step,
+                mesh=self.mesh,
+                in_specs=(parallel.P(), parallel.P(parallel.AXIS)),
+                out_specs=parallel.P(),
+                check_vma=False,
+            )
+        )
 
     def describe(self) -> dict:
         return {"task": self.name}

@@ -41,22 +41,35 @@ def d_step(params, stats, opt_d, real, fake, *, d_apply, tx_d, real_target: floa
     fake = jax.lax.stop_gradient(fake)
 
     def loss_fn(pd):
-        logits_real, upd = d_apply({"params": pd, "batch_stats": stats["d"]}, real, train=True,
-                                   mutable=["batch_stats"])
-        logits_fake, upd = d_apply({"params": pd, "batch_stats": upd["batch_stats"]}, fake,
-                                   train=True, mutable=["batch_stats"])
+        logits_real, upd = d_apply(
+            {"params": pd, "batch_stats": stats["d"]}, real, train=True, mutable=["batch_stats"]
+        )
+        logits_fake, upd = d_apply(
+            {"params": pd, "batch_stats": upd["batch_stats"]},
+            fake,
+            train=True,
+            mutable=["batch_stats"],
+        )
         loss = bce_logits(logits_real, real_target) + bce_logits(logits_fake, 0.0)
-        aux = (upd["batch_stats"], jax.nn.sigmoid(logits_real).mean(),
-               jax.nn.sigmoid(logits_fake).mean())
+        aux = (
+            upd["batch_stats"],
+            jax.nn.sigmoid(logits_real).mean(),
+            jax.nn.sigmoid(logits_fake).mean(),
+        )
         return loss, aux
 
     (loss, (d_stats, d_real, d_fake)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        params["d"])
+        params["d"]
+    )
     loss, grads, d_real, d_fake = parallel.pmean((loss, grads, d_real, d_fake))
     updates, opt_d = tx_d.update(grads, opt_d, params["d"])
     new_d = optax.apply_updates(params["d"], updates)
-    metrics = {"d_loss": loss, "d_real": d_real, "d_fake": d_fake,
-               "d_grad_norm": optax.global_norm(grads)}
+    metrics = {
+        "d_loss": loss,
+        "d_real": d_real,
+        "d_fake": d_fake,
+        "d_grad_norm": optax.global_norm(grads),
+    }
     return {**params, "d": new_d}, {**stats, "d": d_stats}, opt_d, metrics
 
 
@@ -64,8 +77,12 @@ def g_step(params, stats, opt_g, fake, g_vjp, *, d_apply, tx_g):
     """One generator update through the stored VJP of the generator's forward pass."""
 
     def loss_fn(f):
-        logits, upd = d_apply({"params": params["d"], "batch_stats": stats["d"]}, f, train=True,
-                              mutable=["batch_stats"])
+        logits, upd = d_apply(
+            {"params": params["d"], "batch_stats": stats["d"]},
+            f,
+            train=True,
+            mutable=["batch_stats"],
+        )
         return bce_logits(logits, 1.0), upd["batch_stats"]
 
     (loss, d_stats), dfake = jax.value_and_grad(loss_fn, has_aux=True)(fake)
@@ -77,26 +94,38 @@ def g_step(params, stats, opt_g, fake, g_vjp, *, d_apply, tx_g):
     return {**params, "g": new_g}, {**stats, "d": d_stats}, opt_g, metrics
 
 
-def train_step(state: TrainState, batch, *, g_apply, d_apply, tx_g, tx_d, nz: int,
-               real_target: float):
+def train_step(
+    state: TrainState, batch, *, g_apply, d_apply, tx_g, tx_d, nz: int, real_target: float
+):
     real = batch["image"] * 2.0 - 1.0  # tanh range
     z = latents(state.step_key(), real.shape[0], nz)
     stats = state.model_state
 
     def generate(pg):
-        fake, upd = g_apply({"params": pg, "batch_stats": stats["g"]}, z, train=True,
-                            mutable=["batch_stats"])
+        fake, upd = g_apply(
+            {"params": pg, "batch_stats": stats["g"]}, z, train=True, mutable=["batch_stats"]
+        )
         return fake, upd["batch_stats"]
 
     fake, g_vjp, g_stats = jax.vjp(generate, state.params["g"], has_aux=True)
     stats = {**stats, "g": g_stats}
-    params, stats, opt_d, m_d = d_step(state.params, stats, state.opt_state["d"], real, fake,
-                                       d_apply=d_apply, tx_d=tx_d, real_target=real_target)
-    params, stats, opt_g, m_g = g_step(params, stats, state.opt_state["g"], fake, g_vjp,
-                                       d_apply=d_apply, tx_g=tx_g)
+    params, stats, opt_d, m_d = d_step(
+        state.params,
+        stats,
+        state.opt_state["d"],
+        real,
+        fake,
+        d_apply=d_apply,
+        tx_d=tx_d,
+        real_target=real_target,
+    )
+    params, stats, opt_g, m_g = g_step(
+        params, stats, state.opt_state["g"], fake, g_vjp, d_apply=d_apply, tx_g=tx_g
+    )
     stats = parallel.pmean(stats)  # identical already; keeps the replicated invariant exact
-    new = state.replace(step=state.step + 1, params=params, opt_state={"g": opt_g, "d": opt_d},
-                        model_state=stats)
+    new = state.replace(
+        step=state.step + 1, params=params, opt_state={"g": opt_g, "d": opt_d}, model_state=stats
+    )
     return new, {**m_d, **m_g}
 
 
@@ -124,16 +153,21 @@ class GANTask(Task):
         self.tx_d, _ = optim.build(config.optimizer, config.num_steps)
         self.tx = self.tx_g
         self.train_step = functools.partial(
-            train_step, g_apply=self.generator.apply, d_apply=self.discriminator.apply,
-            tx_g=self.tx_g, tx_d=self.tx_d, nz=self.latent_dim,
-            real_target=1.0 - float(config.model.label_smoothing))
+            train_step,
+            g_apply=self.generator.apply,
+            d_apply=self.discriminator.apply,
+            tx_g=self.tx_g,
+            tx_d=self.tx_d,
+            nz=self.latent_dim,
+            real_target=1.0 - float(config.model.label_smoothing),
+        )
         self.eval_step = functools.partial(eval_step, d_apply=self.discriminator.apply)
 
     @functools.cached_property
     def splits(self):
-        return pipeline.split_train_val(training_images(self.config),
-                                        self.config.data.val_fraction,
-                                        self.config.data.split_seed)
+        return pipeline.split_train_val(
+            training_images(self.config), self.config.data.val_fraction, self.config.data.split_seed
+        )
 
     @property
     def train(self):
@@ -149,10 +183,13 @@ class GANTask(Task):
         g = self.generator.init(kg, jnp.zeros((1, self.latent_dim)))
         d = self.discriminator.init(kd, jnp.zeros((1, r, r, 1)))
         params = {"g": g["params"], "d": d["params"]}
-        return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                          opt_state={"g": self.tx_g.init(params["g"]),
-                                     "d": self.tx_d.init(params["d"])},
-                          model_state={"g": g["batch_stats"], "d": d["batch_stats"]}, rng=rng)
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state={"g": self.tx_g.init(params["g"]), "d": self.tx_d.init(params["d"])},
+            model_state={"g": g["batch_stats"], "d": d["batch_stats"]},
+            rng=rng,
+        )
 
     def evaluate(self, state) -> dict:
         s = self.eval_sums(self.eval_step, state, self.val)
@@ -172,8 +209,9 @@ class GANTask(Task):
         return decode_fn, None
 
     def fixed_latents(self, n: int = 64) -> np.ndarray:
-        return np.asarray(jax.random.normal(jax.random.PRNGKey(self.config.seed + 7919),
-                                            (n, self.latent_dim)))
+        return np.asarray(
+            jax.random.normal(jax.random.PRNGKey(self.config.seed + 7919), (n, self.latent_dim))
+        )
 
     @functools.cached_property
     def _decode(self):
@@ -184,9 +222,13 @@ class GANTask(Task):
             return
         folder = Path(workdir) / "samples"
         folder.mkdir(exist_ok=True)
-        samples = np.asarray(self._decode(parallel.host_local(state.params),
-                                          parallel.host_local(state.model_state),
-                                          self.fixed_latents()))
+        samples = np.asarray(
+            self._decode(
+                parallel.host_local(state.params),
+                parallel.host_local(state.model_state),
+                self.fixed_latents(),
+            )
+        )
         grid = images_lib.grid(samples, 8)
         grid.save(folder / f"step_{step:06d}.png")
         writer.image("samples", np.asarray(grid), step)

@@ -32,8 +32,11 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, augment: bool):
     loss, grads = parallel.pmean((loss, grads))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
-               "param_norm": optax.global_norm(params)}
+    metrics = {
+        "loss": loss,
+        "grad_norm": optax.global_norm(grads),
+        "param_norm": optax.global_norm(params),
+    }
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
@@ -42,9 +45,11 @@ def eval_step(state: TrainState, batch, *, apply_fn, constant: float):
     pred = apply_fn({"params": state.params, **state.model_state}, batch["image"], train=False)
     pred = jnp.clip(pred, 0.0, 8.0)
     m = batch["mask"]
-    sums = {"abs_err": jnp.sum(m * jnp.abs(pred - batch["target"])),
-            "abs_err_const": jnp.sum(m * jnp.abs(constant - batch["target"])),
-            "count": jnp.sum(m)}
+    sums = {
+        "abs_err": jnp.sum(m * jnp.abs(pred - batch["target"])),
+        "abs_err_const": jnp.sum(m * jnp.abs(constant - batch["target"])),
+        "count": jnp.sum(m),
+    }
     return parallel.psum(sums)
 
 
@@ -55,14 +60,16 @@ class ScorerTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self.model = scorer_models.build(config.model, config.data.resolution, self.dtype)
-        self.train_step = functools.partial(train_step, apply_fn=self.model.apply, tx=self.tx,
-                                            augment=bool(config.data.augment))
+        self.train_step = functools.partial(
+            train_step, apply_fn=self.model.apply, tx=self.tx, augment=bool(config.data.augment)
+        )
 
     @functools.cached_property
     def splits(self) -> tuple[pipeline.Split, pipeline.Split]:
         data = pipeline.load_split(self.config.data.dir, "scored", self.config.data.resolution)
-        return pipeline.split_train_val(data, self.config.data.val_fraction,
-                                        self.config.data.split_seed)
+        return pipeline.split_train_val(
+            data, self.config.data.val_fraction, self.config.data.split_seed
+        )
 
     @property
     def train(self) -> pipeline.Split:
@@ -74,15 +81,21 @@ class ScorerTask(Task):
 
     @functools.cached_property
     def eval_step(self):
-        return functools.partial(eval_step, apply_fn=self.model.apply,
-                                 constant=float(np.mean(self.train.targets)))
+        return functools.partial(
+            eval_step, apply_fn=self.model.apply, constant=float(np.mean(self.train.targets))
+        )
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
         variables = self.model.init(jax.random.fold_in(rng, 0), jnp.zeros((1, r, r, 1)))
         params = variables.pop("params")
-        return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                          opt_state=self.tx.init(params), model_state=dict(variables), rng=rng)
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=self.tx.init(params),
+            model_state=dict(variables),
+            rng=rng,
+        )
 
     def after_init(self, state: TrainState) -> TrainState:
         """Data-dependent initialisation: the statistics scorer's feature
@@ -103,32 +116,49 @@ class ScorerTask(Task):
         stats = {k: dict(v) for k, v in state.model_state.items()}
         want = params["backbone"]
         params["backbone"] = {k: gan_state.params["d"][k] for k in want}
-        stats["batch_stats"]["backbone"] = {k: gan_state.model_state["d"][k]
-                                            for k in stats["batch_stats"]["backbone"]}
-        print(f"Critic scorer: discriminator of {gan_dir} (step {gan_step}), "
-              f"{'frozen' if self.config.model.frozen else 'fine-tuned'}", flush=True)
+        stats["batch_stats"]["backbone"] = {
+            k: gan_state.model_state["d"][k] for k in stats["batch_stats"]["backbone"]
+        }
+        print(
+            f"Critic scorer: discriminator of {gan_dir} (step {gan_step}), "
+            f"{'frozen' if self.config.model.frozen else 'fine-tuned'}",
+            flush=True,
+        )
         new = state.replace(params=params, opt_state=self.tx.init(params), model_state=stats)
         return jax.device_put(new, jax.tree.map(lambda x: x.sharding, state))
 
     def _init_feature_norm(self, state: TrainState, n: int = 1024) -> TrainState:
         """Quantiles of the statistics over ``n`` training images."""
         pick = np.random.default_rng(self.config.seed).permutation(len(self.train))[:n]
-        feats_fn = jax.jit(lambda x: self.model.apply(
-            {"params": state.params, **state.model_state}, x,
-            method=scorer_models.StatsScorer.features))
+        feats_fn = jax.jit(
+            lambda x: self.model.apply(
+                {"params": state.params, **state.model_state},
+                x,
+                method=scorer_models.StatsScorer.features,
+            )
+        )
         chunks = np.array_split(pick, max(1, len(pick) // 64))
-        feats = np.concatenate([np.asarray(feats_fn(
-            self.train.images[idx].astype(np.float32)[..., None])) for idx in chunks])
+        feats = np.concatenate(
+            [
+                np.asarray(feats_fn(self.train.images[idx].astype(np.float32)[..., None]))
+                for idx in chunks
+            ]
+        )
         levels = np.linspace(0.0, 1.0, scorer_models.QUANTILES)
         norm = {"quantiles": np.quantile(feats, levels, axis=0).astype(np.float32)}
         model_state = {**state.model_state, "norm": norm}
-        return state.replace(model_state=jax.device_put(
-            model_state, jax.tree.map(lambda x: x.sharding, state.model_state)))
+        return state.replace(
+            model_state=jax.device_put(
+                model_state, jax.tree.map(lambda x: x.sharding, state.model_state)
+            )
+        )
 
     def evaluate(self, state) -> dict:
         s = self.eval_sums(self.eval_step, state, self.val)
-        return {"eval_mae": s["abs_err"] / s["count"],
-                "eval_mae_const": s["abs_err_const"] / s["count"]}
+        return {
+            "eval_mae": s["abs_err"] / s["count"],
+            "eval_mae_const": s["abs_err_const"] / s["count"],
+        }
 
     def describe(self) -> dict:
         return {"task": self.name, "model": self.config.model.name}

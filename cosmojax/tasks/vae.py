@@ -32,8 +32,9 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, augme
     x = batch["image"]
     key = state.step_key()
     if augment:
-        x = augment_lib.random_dihedral(parallel.example_keys(jax.random.fold_in(key, 1),
-                                                              x.shape[0]), x)
+        x = augment_lib.random_dihedral(
+            parallel.example_keys(jax.random.fold_in(key, 1), x.shape[0]), x
+        )
     eps = _noise(key, x.shape[0], latent_dim)
 
     def loss_fn(params):
@@ -45,8 +46,13 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, augme
     loss, nll, kl, grads = parallel.pmean((loss, nll, kl, grads))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, "nll": nll, "kl": kl, "recon_loglik": -nll,
-               "grad_norm": optax.global_norm(grads)}
+    metrics = {
+        "loss": loss,
+        "nll": nll,
+        "kl": kl,
+        "recon_loglik": -nll,
+        "grad_norm": optax.global_norm(grads),
+    }
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
@@ -55,8 +61,14 @@ def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int):
     eps = _noise(jax.random.PRNGKey(EVAL_SEED), x.shape[0], latent_dim)
     logits, mean, logvar = apply_fn({"params": state.params}, x, eps)
     loss, nll, kl = vae_models.negative_elbo(logits, x, mean, logvar)
-    return parallel.psum({"loss": jnp.sum(m * loss), "nll": jnp.sum(m * nll),
-                          "kl": jnp.sum(m * kl), "count": jnp.sum(m)})
+    return parallel.psum(
+        {
+            "loss": jnp.sum(m * loss),
+            "nll": jnp.sum(m * nll),
+            "kl": jnp.sum(m * kl),
+            "count": jnp.sum(m),
+        }
+    )
 
 
 def training_images(config) -> pipeline.Split:
@@ -64,8 +76,10 @@ def training_images(config) -> pipeline.Split:
     r = config.data.resolution
     labeled = pipeline.load_split(config.data.dir, "labeled", r)
     scored = pipeline.load_split(config.data.dir, "scored", r)
-    return pipeline.Split.concat(labeled.take(labeled.targets == 1),
-                                 scored.take(scored.targets >= config.data.score_threshold))
+    return pipeline.Split.concat(
+        labeled.take(labeled.targets == 1),
+        scored.take(scored.targets >= config.data.score_threshold),
+    )
 
 
 class VAETask(Task):
@@ -77,17 +91,22 @@ class VAETask(Task):
         super().__init__(config)
         self.model = vae_models.build(config.model, config.data.resolution, self.dtype)
         self.latent_dim = int(config.model.latent_dim)
-        self.train_step = functools.partial(train_step, apply_fn=self.model.apply, tx=self.tx,
-                                            latent_dim=self.latent_dim,
-                                            augment=bool(config.data.augment))
-        self.eval_step = functools.partial(eval_step, apply_fn=self.model.apply,
-                                           latent_dim=self.latent_dim)
+        self.train_step = functools.partial(
+            train_step,
+            apply_fn=self.model.apply,
+            tx=self.tx,
+            latent_dim=self.latent_dim,
+            augment=bool(config.data.augment),
+        )
+        self.eval_step = functools.partial(
+            eval_step, apply_fn=self.model.apply, latent_dim=self.latent_dim
+        )
 
     @functools.cached_property
     def splits(self):
-        return pipeline.split_train_val(training_images(self.config),
-                                        self.config.data.val_fraction,
-                                        self.config.data.split_seed)
+        return pipeline.split_train_val(
+            training_images(self.config), self.config.data.val_fraction, self.config.data.split_seed
+        )
 
     @property
     def train(self):
@@ -99,10 +118,16 @@ class VAETask(Task):
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
-        params = self.model.init(jax.random.fold_in(rng, 0), jnp.zeros((1, r, r, 1)),
-                                 jnp.zeros((1, self.latent_dim)))["params"]
-        return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                          opt_state=self.tx.init(params), model_state={}, rng=rng)
+        params = self.model.init(
+            jax.random.fold_in(rng, 0), jnp.zeros((1, r, r, 1)), jnp.zeros((1, self.latent_dim))
+        )["params"]
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=self.tx.init(params),
+            model_state={},
+            rng=rng,
+        )
 
     def evaluate(self, state) -> dict:
         s = self.eval_sums(self.eval_step, state, self.val)
@@ -110,13 +135,13 @@ class VAETask(Task):
         return {"eval_loss": s["loss"] / n, "eval_nll": s["nll"] / n, "eval_kl": s["kl"] / n}
 
     def describe(self) -> dict:
-        return {"task": self.name, "kind": self.config.model.kind,
-                "latent_dim": self.latent_dim}
+        return {"task": self.name, "kind": self.config.model.kind, "latent_dim": self.latent_dim}
 
     # ---------------------------------------------------------------- pictures
     def fixed_latents(self, n: int = 64) -> np.ndarray:
-        return np.asarray(jax.random.normal(jax.random.PRNGKey(self.config.seed + 7919),
-                                            (n, self.latent_dim)))
+        return np.asarray(
+            jax.random.normal(jax.random.PRNGKey(self.config.seed + 7919), (n, self.latent_dim))
+        )
 
     def generator_fns(self):
         """``(decode_fn, encode_fn)`` for :mod:`cosmojax.sampling`."""
@@ -167,9 +192,12 @@ def plot_curves(workdir) -> Path:
     rows = [r for r in metrics_lib.read_metrics(workdir) if "train_loss" in r]
     steps = [r["step"] for r in rows]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, key, title in zip(axes, ("train_loss", "train_recon_loglik", "train_kl"),
-                              ("-ELBO (loss)", "reconstruction log-likelihood",
-                               "KL(q(z|x) || N(0, I))"), strict=True):
+    for ax, key, title in zip(
+        axes,
+        ("train_loss", "train_recon_loglik", "train_kl"),
+        ("-ELBO (loss)", "reconstruction log-likelihood", "KL(q(z|x) || N(0, I))"),
+        strict=True,
+    ):
         ax.plot(steps, [r[key] for r in rows])
         ax.set_title(title)
         ax.set_xlabel("step")

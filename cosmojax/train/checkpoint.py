@@ -76,12 +76,14 @@ def check_or_write_config(workdir: Path, config, *, write: bool = True) -> None:
         if saved.get("task") != new.get("task"):
             raise ResumeError(
                 f"{workdir}: holds a {saved.get('task')!r} run, not {new.get('task')!r}; "
-                "use another --workdir")
+                "use another --workdir"
+            )
         diffs = structural_differences(saved, new)
         if diffs:
             raise ResumeError(
                 f"{workdir}: the config changes the model of the saved run ({'; '.join(diffs)}); "
-                "use another --workdir or the saved values")
+                "use another --workdir or the saved values"
+            )
     elif write:
         from cosmojax.data.layout import atomic_write_text
 
@@ -91,23 +93,37 @@ def check_or_write_config(workdir: Path, config, *, write: bool = True) -> None:
 class Checkpoints:
     """An Orbax CheckpointManager for one workdir (state + JSON meta per step)."""
 
-    def __init__(self, workdir: str | os.PathLike, *, keep: int = 3,
-                 best_metric: str | None = None, read_only: bool = False):
+    def __init__(
+        self,
+        workdir: str | os.PathLike,
+        *,
+        keep: int = 3,
+        best_metric: str | None = None,
+        read_only: bool = False,
+    ):
         self.directory = Path(workdir).absolute() / "checkpoints"
         self.best_metric = best_metric
         policies = [pp.LatestN(n=max(1, keep))]
         extra = {}
         if best_metric:
             metric = lambda m: m[best_metric]  # noqa: E731
-            policies.append(pp.BestN(get_metric_fn=metric, reverse=True, n=1,
-                                     keep_checkpoints_without_metrics=False))
+            policies.append(
+                pp.BestN(
+                    get_metric_fn=metric, reverse=True, n=1, keep_checkpoints_without_metrics=False
+                )
+            )
             extra = dict(best_fn=metric, best_mode="min")
         options = ocp.CheckpointManagerOptions(
             preservation_policy=pp.AnyPreservationPolicy(policies),
-            cleanup_tmp_directories=not read_only, create=not read_only,
-            read_only=read_only, enable_async_checkpointing=not read_only, **extra)
-        self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                             item_names=("state", "meta"))
+            cleanup_tmp_directories=not read_only,
+            create=not read_only,
+            read_only=read_only,
+            enable_async_checkpointing=not read_only,
+            **extra,
+        )
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=options, item_names=("state", "meta")
+        )
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -119,22 +135,25 @@ class Checkpoints:
         return list(self.manager.all_steps())
 
     def save(self, step: int, state, meta: dict, metrics: dict | None = None):
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                  meta=ocp.args.JsonSave(meta))
+        args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         if metrics is not None:
             metrics = {k: float(v) for k, v in metrics.items()}
         self.manager.save(int(step), args=args, metrics=metrics, force=True)
 
     def restore(self, step: int, abstract_state):
-        """Restores ``(state, meta)`` of ``step`` into the shapes/shardings of ``abstract_state``."""
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                  meta=ocp.args.JsonRestore())
+        """Restores ``(state, meta)`` of ``step`` into the shapes and shardings of
+        ``abstract_state``."""
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
+        )
         try:
             out = self.manager.restore(int(step), args=args)
         except (ValueError, KeyError, TypeError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise ResumeError(f"{self.directory}/{step}: checkpoint does not match the model "
-                              f"built from the config ({first})") from None
+            raise ResumeError(
+                f"{self.directory}/{step}: checkpoint does not match the model "
+                f"built from the config ({first})"
+            ) from None
         return out.state, out.meta
 
     def wait(self):

@@ -53,8 +53,11 @@ class StopSignals:
         if self.received == "SIGINT" and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.received = name
-        print(f"\n{name} received: saving a checkpoint after this step, then stopping.",
-              file=sys.stderr, flush=True)
+        print(
+            f"\n{name} received: saving a checkpoint after this step, then stopping.",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -68,8 +71,13 @@ class StopSignals:
 
 
 def _meta(task, config, step: int) -> dict:
-    return {"task": config.task, "step": int(step), "data_step": int(step),
-            "seed": int(config.seed), "model": task.describe()}
+    return {
+        "task": config.task,
+        "step": int(step),
+        "data_step": int(step),
+        "seed": int(config.seed),
+        "model": task.describe(),
+    }
 
 
 def _check_finite(step: int, values: dict, keys, workdir, ckpt):
@@ -77,11 +85,15 @@ def _check_finite(step: int, values: dict, keys, workdir, ckpt):
         v = values.get(key)
         if v is not None and not math.isfinite(float(v)):
             last = ckpt.latest_step()
-            where = (f"the last good checkpoint is step {last} in {ckpt.directory}"
-                     if last is not None else "no checkpoint was saved yet")
+            where = (
+                f"the last good checkpoint is step {last} in {ckpt.directory}"
+                if last is not None
+                else "no checkpoint was saved yet"
+            )
             raise NonFiniteError(
                 f"non-finite {key} ({float(v)}) at step {step}; stopped, {where}. "
-                "Lower the learning rate or check the data.")
+                "Lower the learning rate or check the data."
+            )
 
 
 def train_and_evaluate(config, workdir: str | Path, *, task=None) -> TrainResult:
@@ -93,14 +105,18 @@ def train_and_evaluate(config, workdir: str | Path, *, task=None) -> TrainResult
     lock = locks.WorkdirLock(workdir) if is_main else contextlib.nullcontext()
     with lock, StopSignals() as stop:
         if is_main and getattr(lock, "stale_owner", None):
-            print(f"{workdir}: previous run ({lock.stale_owner}) ended without releasing the "
-                  "lock; taking over.", file=sys.stderr)
+            print(
+                f"{workdir}: previous run ({lock.stale_owner}) ended without releasing the "
+                "lock; taking over.",
+                file=sys.stderr,
+            )
         ckpt_lib.check_or_write_config(workdir, config, write=False)
         task = task or tasks.build(config)
         if is_main:
             ckpt_lib.check_or_write_config(workdir, config, write=True)
-        ckpt = ckpt_lib.Checkpoints(workdir, keep=config.keep_checkpoints,
-                                    best_metric=task.best_metric)
+        ckpt = ckpt_lib.Checkpoints(
+            workdir, keep=config.keep_checkpoints, best_metric=task.best_metric
+        )
         try:
             return _run(task, config, workdir, ckpt, stop, is_main)
         finally:
@@ -110,14 +126,16 @@ def train_and_evaluate(config, workdir: str | Path, *, task=None) -> TrainResult
 def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
     mesh = parallel.make_mesh()
     rng = jax.random.PRNGKey(config.seed)
-    abstract = ckpt_lib.abstract_like(jax.eval_shape(task.init_state, rng),
-                                      parallel.replicated(mesh))
+    abstract = ckpt_lib.abstract_like(
+        jax.eval_shape(task.init_state, rng), parallel.replicated(mesh)
+    )
     latest = ckpt.latest_step()
     if latest is not None:
         state, meta = ckpt.restore(latest, abstract)
         if meta.get("task") != config.task:
-            raise ckpt_lib.ResumeError(f"{workdir}: checkpoint {latest} is a {meta.get('task')!r} "
-                                       f"run, not {config.task!r}")
+            raise ckpt_lib.ResumeError(
+                f"{workdir}: checkpoint {latest} is a {meta.get('task')!r} run, not {config.task!r}"
+            )
         if is_main:
             print(f"Resuming {config.task} from step {latest} in {workdir}", flush=True)
     else:
@@ -162,8 +180,11 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
             drain()  # the previous step's metrics: the device stays one step ahead
             pending = (step, values)
             is_eval = step % config.eval_every == 0 or step == num_steps
-            is_ckpt = (step % config.checkpoint_every == 0 or step == num_steps
-                       or stop.received is not None)
+            is_ckpt = (
+                step % config.checkpoint_every == 0
+                or step == num_steps
+                or stop.received is not None
+            )
             bar.update(1)
             if step % config.log_every == 0 or is_eval or is_ckpt:
                 drain()
@@ -190,9 +211,12 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
         writer.close()
     if stop.received is not None and step < num_steps:
         if is_main:
-            print(f"Stopped by {stop.received} at step {step}; checkpoint saved in {ckpt.directory}. "
-                  "Run the same command again to resume.", flush=True)
+            print(
+                f"Stopped by {stop.received} at step {step}; checkpoint saved in "
+                f"{ckpt.directory}. "
+                "Run the same command again to resume.",
+                flush=True,
+            )
         return TrainResult(state, step, True, eval_metrics)
     task.on_end(state, workdir)
     return TrainResult(state, step, False, eval_metrics)
-

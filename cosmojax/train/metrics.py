@@ -89,12 +89,21 @@ class Window:
 
 
 def short(metrics: dict) -> str:
-    return " ".join(f"{k.removeprefix('train_')}={v:.4g}" for k, v in metrics.items()
-                    if k != "learning_rate")
+    return " ".join(
+        f"{k.removeprefix('train_')}={v:.4g}" for k, v in metrics.items() if k != "learning_rate"
+    )
 
 
 def progress(start: int, total: int, desc: str, *, enabled: bool = True):
     from tqdm import tqdm
 
-    return tqdm(total=total, initial=start, desc=desc, unit="step", disable=not enabled,
-                file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
+    return tqdm(
+        total=total,
+        initial=start,
+        desc=desc,
+        unit="step",
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )

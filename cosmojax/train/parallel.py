@@ -52,25 +52,33 @@ def data_parallel(step_fn, mesh, *, donate: bool = True, resident: bool = False)
 
         def step_fn(state, batch, data):
             idx = batch["index"]
-            return inner(state, {"image": data["images"][idx].astype(jnp.float32)[..., None],
-                                 "target": data["targets"][idx]})
+            return inner(
+                state,
+                {
+                    "image": data["images"][idx].astype(jnp.float32)[..., None],
+                    "target": data["targets"][idx],
+                },
+            )
 
     in_specs = (P(), P(AXIS), P()) if resident else (P(), P(AXIS))
-    sharded = jax.shard_map(step_fn, mesh=mesh, in_specs=in_specs, out_specs=(P(), P()),
-                            check_vma=False)
+    sharded = jax.shard_map(
+        step_fn, mesh=mesh, in_specs=in_specs, out_specs=(P(), P()), check_vma=False
+    )
     return jax.jit(sharded, donate_argnums=(0,) if donate else ())
 
 
 def resident_data(split, mesh) -> dict:
     """A training split (float16 images, targets) replicated on every device."""
-    return replicate({"images": np.asarray(split.images),
-                      "targets": np.asarray(split.targets, np.float32)}, mesh)
+    return replicate(
+        {"images": np.asarray(split.images), "targets": np.asarray(split.targets, np.float32)}, mesh
+    )
 
 
 def data_parallel_apply(fn, mesh):
     """``fn(state, batch) -> out`` per device with ``out`` split like the batch (inference)."""
-    return jax.jit(jax.shard_map(fn, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS),
-                                 check_vma=False))
+    return jax.jit(
+        jax.shard_map(fn, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS), check_vma=False)
+    )
 
 
 def shard_batch(batch: dict, mesh) -> dict:
@@ -79,8 +87,11 @@ def shard_batch(batch: dict, mesh) -> dict:
     Non-numeric entries (ids) stay on the host and are dropped.
     """
     sharding = batch_sharding(mesh)
-    return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
-            for k, v in batch.items() if np.asarray(v).dtype.kind in "fiub"}
+    return {
+        k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
+        for k, v in batch.items()
+        if np.asarray(v).dtype.kind in "fiub"
+    }
 
 
 def host_local(tree):
