@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -70,10 +70,6 @@ class Scorer:
 
     def score(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Scores uint8 images ``[N, H, W]`` (or a list of 2-D arrays of any sizes)."""
-        return self.score_prepared(np.stack([self.prepare(im) for im in images]))
-
-    def score_iter(self, images: Iterable[np.ndarray]) -> np.ndarray:
-        """Scores a stream of images without holding them all at full size."""
         return self.score_prepared(np.stack([self.prepare(im) for im in images]))
 
 

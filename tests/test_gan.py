@@ -188,3 +188,21 @@ def test_four_devices_match_one(tiny_data, tmp_path):
         out[n] = np.load(tmp_path / f"p{n}.npz")
     for k in out[1].files:
         np.testing.assert_allclose(out[4][k], out[1][k], rtol=2e-4, atol=2e-5, err_msg=k)
+
+
+def test_transposed_convolution_matches_its_definition():
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(2, 3, 4, 5)), rng.normal(size=(4, 4, 5, 6))
+    # PyTorch's ConvTranspose2d(k=4, s=2, p=1): out[2i - 1 + t] += x[i] w[t] per axis
+    ref = np.zeros((2, 8, 10, 6))
+    for i in range(3):
+        for j in range(4):
+            for t in range(4):
+                for u in range(4):
+                    oy, ox = 2 * i - 1 + t, 2 * j - 1 + u
+                    if 0 <= oy < 6 and 0 <= ox < 8:
+                        ref[:, oy + 1, ox + 1] += x[:, i, j] @ w[t, u]
+    layer = gan_models.ConvTranspose2x(6)
+    out = layer.apply({"params": {"kernel": jnp.asarray(w, jnp.float32)}},
+                      jnp.asarray(x, jnp.float32))
+    np.testing.assert_allclose(out, ref[:, 1:-1, 1:-1], rtol=1e-5, atol=1e-5)

@@ -67,14 +67,26 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
 
 
 class Window:
-    """Means of the step metrics since the last summary, and images per second."""
+    """Means of the step metrics since the last summary, and images per second.
+
+    Throughput is measured between metric arrivals (steps completing), from
+    the end of the previous window; the first window starts at the first
+    step's completion, so compilation time is not counted.
+    """
 
     def __init__(self, global_batch: int):
         self.global_batch = global_batch
         self._values: list[dict] = []
-        self._t0 = time.perf_counter()
+        self._t0: float | None = None
+        self._timed = 0  # steps completed after _t0
 
     def add(self, values: dict):
+        now = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = now
+        else:
+            self._timed += 1
+        self._last = now
         self._values.append(values)
 
     def summary(self) -> dict:
@@ -82,9 +94,9 @@ class Window:
             return {}
         keys = self._values[0].keys()
         out = {f"train_{k}": float(np.mean([v[k] for v in self._values])) for k in keys}
-        elapsed = time.perf_counter() - self._t0
-        out["throughput"] = len(self._values) * self.global_batch / max(elapsed, 1e-9)
-        self._values, self._t0 = [], time.perf_counter()
+        if self._timed:
+            out["throughput"] = self._timed * self.global_batch / max(self._last - self._t0, 1e-9)
+        self._values, self._t0, self._timed = [], self._last, 0
         return out
 
 
