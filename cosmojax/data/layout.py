@@ -158,12 +158,21 @@ def list_split(root: Path, split: str) -> tuple[list[str], list[Path], np.ndarra
 
 
 class ConversionLog:
-    """Counts image conversions; logs the first file of each kind and a summary."""
+    """Counts image conversions; logs the first file of each kind and a summary.
 
-    def __init__(self):
+    With ``quiet`` it only records ``events`` (kind, file), for a worker
+    process to hand back to the parent's log.
+    """
+
+    def __init__(self, quiet: bool = False):
         self.counts: dict[str, int] = {}
+        self.quiet = quiet
+        self.events: list[tuple[str, str]] = []
 
     def note(self, kind: str, path: Path | str):
+        if self.quiet:
+            self.events.append((kind, str(path)))
+            return
         if kind not in self.counts:
             log.warning("%s: %s (further files like it are counted, not logged)", path, kind)
         self.counts[kind] = self.counts.get(kind, 0) + 1

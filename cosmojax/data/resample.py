@@ -57,3 +57,13 @@ def to_unit(image_uint8_scale: np.ndarray) -> np.ndarray:
 def prepare_image(image: np.ndarray, resolution: int) -> np.ndarray:
     """uint8 ``[H, W]`` of any size -> float32 ``[resolution, resolution]`` in [0, 1]."""
     return to_unit(area_resize(image, resolution))
+
+
+def load_resampled(path, resolution: int) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Reads one PNG and area-resamples it to float16 ``[resolution, resolution]`` in
+    [0, 1]; also returns the conversions it needed (for a worker process to report)."""
+    from cosmojax.data import layout
+
+    notes = layout.ConversionLog(quiet=True)
+    img = layout.read_png(path, notes)
+    return prepare_image(img, resolution).astype(np.float16), notes.events
