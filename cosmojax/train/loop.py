@@ -204,6 +204,9 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
             if is_ckpt or is_eval:
                 ckpt.save(step, state, _meta(task, config, step), metrics)
             if stop.received is not None:
+                if not (is_ckpt or is_eval):  # the signal came after this step's check
+                    drain()
+                    ckpt.save(step, state, _meta(task, config, step))
                 break
     finally:
         bar.close()
