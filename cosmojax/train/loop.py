@@ -42,11 +42,20 @@ class TrainResult:
 
 
 class StopSignals:
-    """SIGTERM/SIGINT ask the loop to checkpoint and stop; a second SIGINT aborts."""
+    """SIGTERM/SIGINT ask the loop to checkpoint and stop; a second SIGINT aborts.
 
-    def __init__(self):
+    With several processes, the decision must be the same everywhere: the
+    handlers stay JAX's, and the step to stop at comes from the distributed
+    runtime's preemption sync point (through Orbax), so all processes save the
+    same step and exit together.
+    """
+
+    def __init__(self, ckpt=None):
         self.received: str | None = None
+        self.stopped = False
         self._old = {}
+        self.ckpt = ckpt
+        self._multi = jax.process_count() > 1
 
     def _handle(self, signum, frame):
         name = signal.Signals(signum).name
@@ -59,8 +68,17 @@ class StopSignals:
             flush=True,
         )
 
+    def requested(self, step: int) -> bool:
+        if self._multi:
+            hit = self.ckpt is not None and self.ckpt.manager.reached_preemption(step)
+            self.received = self.received or ("preemption" if hit else None)
+        else:
+            hit = self.received is not None
+        self.stopped = self.stopped or hit
+        return hit
+
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        if not self._multi and threading.current_thread() is threading.main_thread():
             for s in (signal.SIGTERM, signal.SIGINT):
                 self._old[s] = signal.signal(s, self._handle)
         return self
@@ -117,6 +135,7 @@ def train_and_evaluate(config, workdir: str | Path, *, task=None) -> TrainResult
         ckpt = ckpt_lib.Checkpoints(
             workdir, keep=config.keep_checkpoints, best_metric=task.best_metric
         )
+        stop.ckpt = ckpt
         try:
             return _run(task, config, workdir, ckpt, stop, is_main)
         finally:
@@ -179,12 +198,9 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
             state, values = step_fn(state, batch)
             drain()  # the previous step's metrics: the device stays one step ahead
             pending = (step, values)
+            stopping = stop.requested(step)  # decided once per step, so it is acted on
             is_eval = step % config.eval_every == 0 or step == num_steps
-            is_ckpt = (
-                step % config.checkpoint_every == 0
-                or step == num_steps
-                or stop.received is not None
-            )
+            is_ckpt = step % config.checkpoint_every == 0 or step == num_steps or stopping
             bar.update(1)
             if step % config.log_every == 0 or is_eval or is_ckpt:
                 drain()
@@ -203,16 +219,13 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
                 task.on_eval(state, step, workdir, writer)
             if is_ckpt or is_eval:
                 ckpt.save(step, state, _meta(task, config, step), metrics)
-            if stop.received is not None:
-                if not (is_ckpt or is_eval):  # the signal came after this step's check
-                    drain()
-                    ckpt.save(step, state, _meta(task, config, step))
+            if stopping:
                 break
     finally:
         bar.close()
         ckpt.wait()
         writer.close()
-    if stop.received is not None and step < num_steps:
+    if stop.stopped and step < num_steps:
         if is_main:
             print(
                 f"Stopped by {stop.received} at step {step}; checkpoint saved in "
