@@ -13,6 +13,7 @@ real-vs-real distance, and below the DCGAN's.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -37,20 +38,21 @@ def main():
             print(f"skipping {name}: no checkpoints in {workdir}", file=sys.stderr)
             continue
         out = runs / f"eval_{name}"
-        evaluate.main(
-            [
-                "--generated",
-                str(workdir),
-                "--scorer_workdir",
-                str(runs / "stats_scorer"),
-                "--out",
-                str(out),
-                "--num",
-                str(args.num),
-                "--resolution",
-                str(args.resolution),
-            ]
-        )
+        with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON table
+            evaluate.main(
+                [
+                    "--generated",
+                    str(workdir),
+                    "--scorer_workdir",
+                    str(runs / "stats_scorer"),
+                    "--out",
+                    str(out),
+                    "--num",
+                    str(args.num),
+                    "--resolution",
+                    str(args.resolution),
+                ]
+            )
         m = json.loads((out / "metrics.json").read_text())
         table[name] = {
             "generated": m["generated"],
