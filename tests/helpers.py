@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -32,3 +35,21 @@ def flat_params(tree) -> dict[str, np.ndarray]:
         jax.tree_util.keystr(k): np.asarray(v)
         for k, v in jax.tree_util.tree_flatten_with_path(tree)[0]
     }
+
+
+def run_on_cpu_devices(script: str, args, devices: int) -> subprocess.CompletedProcess:
+    """Runs ``python -c script *args`` on ``devices`` virtual CPU devices."""
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "JAX_PLATFORMS": "cpu",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc

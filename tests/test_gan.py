@@ -4,9 +4,6 @@ resume, sampling, and the discriminator-based scorer."""
 from __future__ import annotations
 
 import functools
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +14,7 @@ from cosmojax import sampling, scoring
 from cosmojax.models import gan as gan_models
 from cosmojax.tasks import gan as gan_task
 from cosmojax.train import loop
-from tests.helpers import flat_params, tiny_config
+from tests.helpers import flat_params, run_on_cpu_devices, tiny_config
 
 
 def tiny_gan_config(data_dir, **kw):
@@ -165,26 +162,7 @@ np.savez(sys.argv[3], **flat_params(r.state.params), **flat_params(r.state.model
 def test_four_devices_match_one(tiny_data, tmp_path):
     out = {}
     for n in (1, 4):
-        env = {
-            **os.environ,
-            "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
-            "JAX_PLATFORMS": "cpu",
-        }
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                SUBPROCESS,
-                str(tiny_data),
-                str(tmp_path / f"r{n}"),
-                str(tmp_path / f"p{n}.npz"),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        run_on_cpu_devices(SUBPROCESS, [tiny_data, tmp_path / f"r{n}", tmp_path / f"p{n}.npz"], n)
         out[n] = np.load(tmp_path / f"p{n}.npz")
     for k in out[1].files:
         np.testing.assert_allclose(out[4][k], out[1][k], rtol=2e-4, atol=2e-5, err_msg=k)
@@ -203,6 +181,7 @@ def test_transposed_convolution_matches_its_definition():
                     if 0 <= oy < 6 and 0 <= ox < 8:
                         ref[:, oy + 1, ox + 1] += x[:, i, j] @ w[t, u]
     layer = gan_models.ConvTranspose2x(6)
-    out = layer.apply({"params": {"kernel": jnp.asarray(w, jnp.float32)}},
-                      jnp.asarray(x, jnp.float32))
+    out = layer.apply(
+        {"params": {"kernel": jnp.asarray(w, jnp.float32)}}, jnp.asarray(x, jnp.float32)
+    )
     np.testing.assert_allclose(out, ref[:, 1:-1, 1:-1], rtol=1e-5, atol=1e-5)

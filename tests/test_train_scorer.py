@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +12,7 @@ import pytest
 from cosmojax.models import scorer as scorer_models
 from cosmojax.train import loop
 from cosmojax.train import metrics as metrics_lib
-from tests.helpers import flat_params, tiny_config
+from tests.helpers import flat_params, run_on_cpu_devices, tiny_config
 
 
 def test_paper_cnn_has_the_papers_parameter_count():
@@ -82,34 +79,16 @@ print(json.dumps({"devices": jax.device_count()}))
 """
 
 
-@pytest.mark.parametrize("devices", [4])
-def test_data_parallel_matches_one_device(tiny_data, tmp_path, devices):
+def test_data_parallel_matches_one_device(tiny_data, tmp_path):
     out = {}
-    for n in (1, devices):
-        env = {
-            **os.environ,
-            "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
-            "JAX_PLATFORMS": "cpu",
-        }
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                SUBPROCESS,
-                str(tiny_data),
-                str(tmp_path / f"run{n}"),
-                str(tmp_path / f"p{n}.npz"),
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
+    for n in (1, 4):
+        proc = run_on_cpu_devices(
+            SUBPROCESS, [tiny_data, tmp_path / f"run{n}", tmp_path / f"p{n}.npz"], n
         )
-        assert proc.returncode == 0, proc.stderr[-2000:]
         assert json.loads(proc.stdout.strip().splitlines()[-1])["devices"] == n
         out[n] = np.load(tmp_path / f"p{n}.npz")
     for k in out[1].files:
-        np.testing.assert_allclose(out[devices][k], out[1][k], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out[4][k], out[1][k], rtol=1e-5, atol=1e-6)
 
 
 def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):

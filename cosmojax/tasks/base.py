@@ -12,8 +12,8 @@ from cosmojax.train import optim, parallel
 
 
 class Task:
-    """Base class; subclasses set ``name``, ``best_metric``, ``train`` and ``val``
-    (pipeline Splits), ``init_state`` and ``train_step``."""
+    """Base class; subclasses set ``name``, ``best_metric``, ``init_state``,
+    ``train_step`` and ``dataset()`` (the images to split into train and val)."""
 
     name = "task"
     best_metric: str | None = None
@@ -26,6 +26,28 @@ class Task:
     @functools.cached_property
     def mesh(self):
         return parallel.make_mesh()
+
+    def dataset(self) -> pipeline.Split:
+        raise NotImplementedError
+
+    @functools.cached_property
+    def splits(self) -> tuple[pipeline.Split, pipeline.Split]:
+        """``(train, val)``: the hash split of :meth:`dataset` (loaded on first use)."""
+        data = self.config.data
+        return pipeline.split_train_val(self.dataset(), data.val_fraction, data.split_seed)
+
+    @property
+    def train(self) -> pipeline.Split:
+        return self.splits[0]
+
+    @property
+    def val(self) -> pipeline.Split:
+        return self.splits[1]
+
+    def fixed_latents(self, n: int = 64) -> np.ndarray:
+        """The latents of the sample grids: the same at every evaluation."""
+        key = jax.random.PRNGKey(self.config.seed + 7919)
+        return np.asarray(jax.random.normal(key, (n, self.latent_dim)))
 
     @property
     def dtype(self):

@@ -163,19 +163,8 @@ class GANTask(Task):
         )
         self.eval_step = functools.partial(eval_step, d_apply=self.discriminator.apply)
 
-    @functools.cached_property
-    def splits(self):
-        return pipeline.split_train_val(
-            training_images(self.config), self.config.data.val_fraction, self.config.data.split_seed
-        )
-
-    @property
-    def train(self):
-        return self.splits[0]
-
-    @property
-    def val(self):
-        return self.splits[1]
+    def dataset(self) -> pipeline.Split:
+        return training_images(self.config)
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
@@ -207,11 +196,6 @@ class GANTask(Task):
             return (out + 1.0) / 2.0
 
         return decode_fn, None
-
-    def fixed_latents(self, n: int = 64) -> np.ndarray:
-        return np.asarray(
-            jax.random.normal(jax.random.PRNGKey(self.config.seed + 7919), (n, self.latent_dim))
-        )
 
     @functools.cached_property
     def _decode(self):

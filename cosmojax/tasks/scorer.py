@@ -64,20 +64,8 @@ class ScorerTask(Task):
             train_step, apply_fn=self.model.apply, tx=self.tx, augment=bool(config.data.augment)
         )
 
-    @functools.cached_property
-    def splits(self) -> tuple[pipeline.Split, pipeline.Split]:
-        data = pipeline.load_split(self.config.data.dir, "scored", self.config.data.resolution)
-        return pipeline.split_train_val(
-            data, self.config.data.val_fraction, self.config.data.split_seed
-        )
-
-    @property
-    def train(self) -> pipeline.Split:
-        return self.splits[0]
-
-    @property
-    def val(self) -> pipeline.Split:
-        return self.splits[1]
+    def dataset(self) -> pipeline.Split:
+        return pipeline.load_split(self.config.data.dir, "scored", self.config.data.resolution)
 
     @functools.cached_property
     def eval_step(self):

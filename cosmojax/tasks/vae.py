@@ -102,19 +102,8 @@ class VAETask(Task):
             eval_step, apply_fn=self.model.apply, latent_dim=self.latent_dim
         )
 
-    @functools.cached_property
-    def splits(self):
-        return pipeline.split_train_val(
-            training_images(self.config), self.config.data.val_fraction, self.config.data.split_seed
-        )
-
-    @property
-    def train(self):
-        return self.splits[0]
-
-    @property
-    def val(self):
-        return self.splits[1]
+    def dataset(self) -> pipeline.Split:
+        return training_images(self.config)
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
@@ -138,11 +127,6 @@ class VAETask(Task):
         return {"task": self.name, "kind": self.config.model.kind, "latent_dim": self.latent_dim}
 
     # ---------------------------------------------------------------- pictures
-    def fixed_latents(self, n: int = 64) -> np.ndarray:
-        return np.asarray(
-            jax.random.normal(jax.random.PRNGKey(self.config.seed + 7919), (n, self.latent_dim))
-        )
-
     def generator_fns(self):
         """``(decode_fn, encode_fn)`` for :mod:`cosmojax.sampling`."""
         model = self.model
