@@ -52,6 +52,16 @@ def init_distributed(coordinator_address=None, num_processes=None, process_id=No
         )
 
 
+_QUIET = (  # library messages that say nothing actionable to a user of this project
+    "custom data configuration",
+    "has no dataset_info.json",
+    "did not provide metrics",
+    "read_only=True",
+    "directory is read only",
+    "FeatureConnector.dtype",
+)
+
+
 def quiet_logs():
     """Library INFO chatter (Orbax, TFDS) off; warnings and errors stay."""
     import logging
@@ -60,13 +70,7 @@ def quiet_logs():
 
     absl_logging.set_verbosity(absl_logging.WARNING)
     logging.getLogger("absl").addFilter(
-        lambda r: (
-            "custom data configuration" not in r.getMessage()
-            and "has no dataset_info.json" not in r.getMessage()
-            and "did not provide metrics" not in r.getMessage()
-            and "read_only=True" not in r.getMessage()
-            and "directory is read only" not in r.getMessage()
-        )
+        lambda r: not any(text in r.getMessage() for text in _QUIET)
     )
 
 
