@@ -56,7 +56,7 @@ def device_info():
     }
 
 
-def measure_model(name: str, batch: int, steps: int, warmup: int, dtype: str) -> dict:
+def measure_model(name: str, batch: int, steps: int, warmup: int, dtype: str, inner: int) -> dict:
     import importlib
 
     import jax
@@ -87,12 +87,16 @@ def measure_model(name: str, batch: int, steps: int, warmup: int, dtype: str) ->
     for _ in range(warmup):
         state, m = step(state, data)
     jax.block_until_ready(m)
+    # Each repeat dispatches ``inner`` steps back to back and waits once, as a
+    # training loop does (and as CUDA-event timing of the PyTorch peer does):
+    # on an accelerator, a host sync after every step would time the sync.
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        state, m = step(state, data)
+        for _ in range(inner):
+            state, m = step(state, data)
         jax.block_until_ready(m)
-        times.append(time.perf_counter() - t0)
+        times.append((time.perf_counter() - t0) / inner)
     ms = statistics.median(times) * 1e3
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state.params))
     flops = float(cost.get("flops", 0.0)) if cost else 0.0
@@ -105,42 +109,69 @@ def measure_model(name: str, batch: int, steps: int, warmup: int, dtype: str) ->
         "step_ms_median": round(ms, 3),
         "params": n_params,
         "precision": dtype,
+        "matmul_precision": jax.config.jax_default_matmul_precision or "default",
         "compile_s": round(compile_s, 2),
         "flops_per_step": flops,
         "bytes_per_step": nbytes,
         "achieved_tflop_per_s": round(flops / (ms / 1e3) / 1e12, 4),
         "steps": steps,
+        "inner": inner,
         "warmup": warmup,
     }
 
 
-def roofline() -> dict:
+def roofline(n: int = 8192, reps: int = 10) -> dict:
     """Measured peak matmul rate (f32, and bf16 on accelerators) and copy bandwidth."""
     import jax
     import jax.numpy as jnp
 
     out = {}
-    n = 8192 if jax.default_backend() != "cpu" else 2048
-    for dtype in ("float32", "bfloat16") if jax.default_backend() != "cpu" else ("float32",):
-        a = jnp.ones((n, n), dtype)
+    key = jax.random.PRNGKey(0)
+    for dtype in ("float32", "bfloat16"):
+        a = jax.random.normal(key, (n, n), dtype)  # random data: zeros run faster
         f = jax.jit(lambda x: x @ x)
         jax.block_until_ready(f(a))
         t0 = time.perf_counter()
-        for _ in range(5):
+        for _ in range(reps):
             y = f(a)
         jax.block_until_ready(y)
         out[f"matmul_{dtype}_tflop_per_s"] = round(
-            5 * 2 * n**3 / (time.perf_counter() - t0) / 1e12, 3
+            reps * 2 * n**3 / (time.perf_counter() - t0) / 1e12, 2
         )
-    x = jnp.ones((64 * 2**20,), jnp.float32)  # 256 MB
+    x = jax.random.uniform(key, (n * n * 4,), jnp.float32)  # 1 GiB at n = 8192
     g = jax.jit(lambda v: v * 1.0001)
     jax.block_until_ready(g(x))
     t0 = time.perf_counter()
-    for _ in range(5):
+    for _ in range(reps):
         y = g(x)
     jax.block_until_ready(y)
-    out["copy_gb_per_s"] = round(5 * 2 * x.nbytes / (time.perf_counter() - t0) / 1e9, 1)
+    # Bytes read plus bytes written.
+    out["copy_gb_per_s"] = round(reps * 2 * x.nbytes / (time.perf_counter() - t0) / 1e9, 1)
     return out
+
+
+def roofline_fraction(row: dict, peak: dict) -> dict:
+    """The step's floor time over its measured time. The floor is the longer of the
+    step's FLOPs at the measured matmul rate and its bytes at the measured copy
+    bandwidth, both as XLA's cost analysis of the compiled step counts them (after
+    fusion, every operand each kernel reads and writes: more than the minimum)."""
+    rate = (
+        peak[
+            "matmul_bfloat16_tflop_per_s"
+            if row["precision"] == "bfloat16"
+            else "matmul_float32_tflop_per_s"
+        ]
+        * 1e12
+    )
+    t_flops = row["flops_per_step"] / rate
+    t_bytes = row["bytes_per_step"] / (peak["copy_gb_per_s"] * 1e9)
+    floor = max(t_flops, t_bytes)
+    return {
+        "flops_floor_ms": round(t_flops * 1e3, 3),
+        "bytes_floor_ms": round(t_bytes * 1e3, 3),
+        "bound": "compute" if t_flops >= t_bytes else "memory",
+        "roofline_fraction": round(floor / (row["step_ms_median"] / 1e3), 3),
+    }
 
 
 def pipeline_rows(batch: int) -> list[dict]:
@@ -190,7 +221,13 @@ def pipeline_rows(batch: int) -> list[dict]:
 
 
 def run_torch(
-    path: Path, models: list[str], batch: int, steps: int, warmup: int, bf16: bool
+    path: Path,
+    models: list[str],
+    batch: int,
+    steps: int,
+    warmup: int,
+    bf16: bool,
+    extra: list[str],
 ) -> list[dict]:
     rows = []
     for m in models:
@@ -208,6 +245,7 @@ def run_torch(
         ]
         if bf16:
             cmd.append("--bf16")
+        cmd += extra
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             rows.append({"model": m, "framework": "torch", "error": proc.stderr[-500:]})
@@ -226,6 +264,19 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     p.add_argument("--torch", default=str(TORCH_REF), help="PyTorch reference script ('' = skip)")
+    p.add_argument(
+        "--inner",
+        type=int,
+        default=None,
+        help="steps per timed repeat (default: 1 on CPU, 10 on accelerators)",
+    )
+    p.add_argument(
+        "--matmul_precision",
+        default=None,
+        choices=["default", "high", "highest"],
+        help="jax_default_matmul_precision for f32 ('highest' = no TF32 on GPU)",
+    )
+    p.add_argument("--torch_args", default="", help="extra flags for the PyTorch peer")
     p.add_argument("--no_pipeline", action="store_true")
     p.add_argument("--xla_variants", action="store_true")
     p.add_argument("--jax_only", action="store_true", help=argparse.SUPPRESS)
@@ -234,20 +285,30 @@ def main():
     from cosmojax.cli import quiet_logs
 
     quiet_logs()
+    import jax
+
+    if args.matmul_precision:
+        jax.config.update("jax_default_matmul_precision", args.matmul_precision)
     info = device_info()
+    accel = info["device"] != "cpu"
+    inner = args.inner or (10 if accel else 1)
+    peak = None
+    if accel and not args.jax_only:
+        peak = roofline()
+        emit({"model": "roofline", **peak, **info})
     jax_rows = {}
     for m in models:
         row = {
-            **measure_model(m, args.batch, args.steps, args.warmup, args.dtype),
+            **measure_model(m, args.batch, args.steps, args.warmup, args.dtype, inner),
             **info,
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
         }
+        if peak:
+            row.update(roofline_fraction(row, peak))
         jax_rows[m] = row
         emit(row)
     if args.jax_only:
         return
-    if info["device"] != "cpu":
-        emit({"model": "roofline", **roofline(), **info})
     if not args.no_pipeline:
         for row in pipeline_rows(args.batch):
             emit({**row, **info})
@@ -275,7 +336,13 @@ def main():
                     emit({**json.loads(line), "variant": name})
     if args.torch and Path(args.torch).is_file():
         torch_rows = run_torch(
-            Path(args.torch), models, args.batch, args.steps, args.warmup, args.dtype == "bfloat16"
+            Path(args.torch),
+            models,
+            args.batch,
+            args.steps * inner,
+            args.warmup,
+            args.dtype == "bfloat16",
+            args.torch_args.split(),
         )
         for row in torch_rows:
             emit(row)
