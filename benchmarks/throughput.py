@@ -1,7 +1,8 @@
 """Training throughput of the three models, the input pipeline, and the PyTorch peer.
 
     python benchmarks/throughput.py [--steps 10] [--torch ../shared/peers/torch_reference.py]
-        [--models scorer,vae,dcgan] [--no_pipeline] [--xla_variants]
+        [--models scorer,vae,dcgan] [--no_pipeline] [--loop_steps 200] [--xla_variants]
+        [--dtype bfloat16] [--matmul_precision highest] [--torch_args=--tf32] [--inner N]
 
 Prints one JSON line per measurement with at least ``model`` (scorer, vae,
 dcgan, pipeline_first, pipeline_cached), ``images_per_s``, ``batch`` and
@@ -12,6 +13,11 @@ and the achieved rate. The PyTorch reference (same architectures, batch and
 optimizer) runs in the same invocation on the same machine, and a last line
 gives the JAX/PyTorch ratios. On a GPU it also measures a large matmul and a
 large copy, so each model's rate can be read as a fraction of the roofline.
+On accelerators each timed repeat dispatches ``--inner`` steps and waits once.
+
+With the pipeline rows come two end-to-end rows: the paper VAE's whole
+training loop fed by tf.data (``vae_loop_tfdata``) and with the training set
+kept on the devices (``vae_loop_on_device``).
 
 ``--xla_variants`` re-runs the JAX measurements in subprocesses under several
 XLA CPU flag sets (what helps convolutions on CPU).
@@ -220,6 +226,42 @@ def pipeline_rows(batch: int) -> list[dict]:
     return rows
 
 
+def loop_rows(batch: int, steps: int) -> list[dict]:
+    """The whole training loop of the paper VAE (the cheapest step, so the most
+    exposed to its input), fed by tf.data and with the training set kept on the
+    devices (``data.on_device``): images/s over the steps after the first
+    logging window (compilation excluded), from the run's metrics.jsonl."""
+    import importlib
+    import tempfile
+
+    from cosmojax.train import loop
+
+    rows = []
+    for on_device in (False, True):
+        config = importlib.import_module("configs.vae").get_config()
+        config.batch_size = batch
+        config.num_steps = steps
+        config.log_every = steps // 4
+        config.eval_every = config.checkpoint_every = 10 * steps
+        config.data.on_device = on_device
+        with tempfile.TemporaryDirectory() as workdir:
+            loop.train_and_evaluate(config, workdir)
+            logged = [
+                json.loads(line)
+                for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()
+            ]
+        rates = [m["throughput"] for m in logged if "throughput" in m][1:]
+        rows.append(
+            {
+                "model": "vae_loop_on_device" if on_device else "vae_loop_tfdata",
+                "batch": batch,
+                "images_per_s": round(statistics.median(rates), 2),
+                "steps": steps,
+            }
+        )
+    return rows
+
+
 def run_torch(
     path: Path,
     models: list[str],
@@ -278,6 +320,12 @@ def main():
     )
     p.add_argument("--torch_args", default="", help="extra flags for the PyTorch peer")
     p.add_argument("--no_pipeline", action="store_true")
+    p.add_argument(
+        "--loop_steps",
+        type=int,
+        default=200,
+        help="VAE training-loop steps per input path, tf.data vs on-device (0 = skip)",
+    )
     p.add_argument("--xla_variants", action="store_true")
     p.add_argument("--jax_only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -312,6 +360,9 @@ def main():
     if not args.no_pipeline:
         for row in pipeline_rows(args.batch):
             emit({**row, **info})
+        if args.loop_steps:
+            for row in loop_rows(args.batch, args.loop_steps):
+                emit({**row, **info})
     if args.xla_variants and info["device"] == "cpu":
         for name, flags in XLA_VARIANTS.items():
             env = {**os.environ, "XLA_FLAGS": flags}
