@@ -30,6 +30,7 @@ demo: $(STAMP)
 	$(PY) -m cosmojax.predict --workdir $(RUNS)/scorer --out $(RUNS)/predictions.csv
 	$(PY) train_vae.py --config=configs/vae.py --workdir=$(RUNS)/vae \
 	  --config.num_steps=600 --config.eval_every=300 --config.checkpoint_every=300
+	rm -rf $(RUNS)/generated
 	$(PY) -m cosmojax.generate --workdir $(RUNS)/vae --num 4 --size 1000 --out $(RUNS)/generated
 	@echo "Done. Predictions: $(RUNS)/predictions.csv; VAE samples: $(RUNS)/vae/samples/;"
 	@echo "curves: $(RUNS)/vae/curves.png; 1000x1000 images: $(RUNS)/generated/"
@@ -42,7 +43,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/upscale.py
 	$(PY) benchmarks/throughput.py
 	$(PY) benchmarks/kill_resume.py
-	$(PY) benchmarks/scorer_quality.py
+	$(PY) train_vae.py --config=configs/vae.py --workdir=runs/bench/vae \
+	  --config.num_steps=3000 --config.eval_every=500 --config.checkpoint_every=500
+	$(PY) train_vae.py --config=configs/vae_conv.py --workdir=runs/bench/vae_conv \
+	  --config.num_steps=800 --config.eval_every=400 --config.checkpoint_every=400
+	$(PY) train_gan.py --config=configs/gan.py --workdir=runs/bench/gan \
+	  --config.num_steps=800 --config.eval_every=400 --config.checkpoint_every=400
+	$(PY) benchmarks/scorer_quality.py --critic_steps 500
+	$(PY) benchmarks/generator_quality.py --runs runs/bench --num 300
 
 lint: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev]'

@@ -53,7 +53,7 @@ def load_generated(generated: str, num: int, resolution: int, seed: int = 0) -> 
         from cosmojax import generate, sampling
 
         gen = sampling.load(path)
-        imgs, _, _ = generate.generate(gen, num, size=layout.IMAGE_SIZE, seed=seed)
+        imgs, *_ = generate.generate(gen, num, size=layout.IMAGE_SIZE, seed=seed)
         return at_resolution(imgs, resolution), f"{gen.kind} {path} step {gen.step}"
     paths = sorted(path.glob("*.png"))[:num]
     if not paths:

@@ -43,29 +43,35 @@ def generate(
     max_candidates: int | None = None,
     progress: bool = True,
 ):
-    """Returns ``(images uint8 [num, size, size], scores or None, candidates drawn)``."""
+    """Returns ``(images uint8 [num, size, size], their scores or None, candidates
+    drawn, candidates that passed)``; candidates come in whole batches, so more
+    may pass than are kept."""
     from tqdm import tqdm
 
     max_candidates = max_candidates or (num if min_score is None else 50 * num)
     key = jax.random.PRNGKey(seed)
-    kept, scores, drawn = [], [], 0
+    kept, scores, drawn, passed = [], [], 0, 0
     bar = tqdm(total=num, desc="generating", unit="img", disable=not progress, file=sys.stderr)
     while len(kept) < num and drawn < max_candidates:
         key, sub = jax.random.split(key)
         small = generator.decode_float(generator.latents(sub, batch))
         drawn += len(small)
+        passed_here = len(small)
         big = np.stack([upscale_lib.upscale(im, size, method) for im in small])
         if min_score is not None:
             s = scorer.score(big)
             keep = s >= min_score
             big, s = big[keep], s[keep]
             scores.extend(s.tolist())
+            passed_here = int(keep.sum())
+        passed += passed_here
         take = big[: num - len(kept)]
         kept.extend(take)
         bar.update(len(take))
     bar.close()
     out = np.stack(kept) if kept else np.zeros((0, size, size), np.uint8)
-    return out, (np.asarray(scores[: len(out)]) if min_score is not None else None), drawn
+    kept_scores = np.asarray(scores[: len(out)]) if min_score is not None else None
+    return out, kept_scores, drawn, passed
 
 
 def main(argv=None):
@@ -94,7 +100,7 @@ def main(argv=None):
         scorer = scoring.load(args.scorer_workdir) if args.scorer_workdir else None
     except (FileNotFoundError, ValueError, layout.DataError) as e:
         sys.exit(f"error: {e}")
-    imgs, scores, drawn = generate(
+    imgs, scores, drawn, passed = generate(
         gen,
         args.num,
         size=args.size,
@@ -115,11 +121,11 @@ def main(argv=None):
         f"({gen.kind} step {gen.step}, upscaler {args.method})"
     )
     if scores is not None:
-        rate = len(imgs) / max(drawn, 1)
+        rate = passed / max(drawn, 1)
         mean_kept = float(np.mean(scores)) if len(scores) else 0.0
         print(
-            f"  kept {len(imgs)} of {drawn} candidates with score >= {args.min_score} "
-            f"(acceptance {rate:.1%}); mean kept score {mean_kept:.3f}"
+            f"  {passed} of {drawn} candidates scored >= {args.min_score} "
+            f"(acceptance {rate:.1%}); kept {len(imgs)}, mean kept score {mean_kept:.3f}"
         )
         if len(imgs) < args.num:
             print(f"  stopped after {drawn} candidates: fewer than {args.num} passed")
