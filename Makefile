@@ -46,7 +46,7 @@ bench: $(STAMP)
 	$(PY) train_vae.py --config=configs/vae.py --workdir=runs/bench/vae \
 	  --config.num_steps=3000 --config.eval_every=500 --config.checkpoint_every=500
 	$(PY) train_vae.py --config=configs/vae_conv.py --workdir=runs/bench/vae_conv \
-	  --config.num_steps=800 --config.eval_every=400 --config.checkpoint_every=400
+	  --config.num_steps=120 --config.eval_every=120 --config.checkpoint_every=120
 	$(PY) train_gan.py --config=configs/gan.py --workdir=runs/bench/gan \
 	  --config.num_steps=800 --config.eval_every=400 --config.checkpoint_every=400
 	$(PY) benchmarks/scorer_quality.py --critic_steps 500
