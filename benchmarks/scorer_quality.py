@@ -26,6 +26,7 @@ evaluates. Target: stats_scorer MAE <= 0.5 x paper_cnn and below boosted_trees.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
@@ -60,7 +61,8 @@ def train(name: str, config_name: str, workdir: Path, steps: int, **overrides) -
             node = node[p]
         node[last] = v
     t0 = time.perf_counter()
-    loop.train_and_evaluate(config, workdir / name)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON table
+        loop.train_and_evaluate(config, workdir / name)
     return time.perf_counter() - t0
 
 

@@ -6,7 +6,7 @@
 
 Prints one JSON line per measurement with at least ``model`` (scorer, vae,
 dcgan, pipeline_first, pipeline_cached), ``images_per_s``, ``batch`` and
-``device``. Train steps are the projects' own jitted data-parallel steps
+``device``. Train steps are the project's own jitted data-parallel steps
 (:mod:`cosmojax.tasks`), timed one by one after compilation and warm-up; the
 median is reported, with the step's FLOPs and bytes from XLA's cost analysis
 and the achieved rate. The PyTorch reference (same architectures, batch and
@@ -26,6 +26,7 @@ XLA CPU flag sets (what helps convolutions on CPU).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -245,7 +246,8 @@ def loop_rows(batch: int, steps: int) -> list[dict]:
         config.eval_every = config.checkpoint_every = 10 * steps
         config.data.on_device = on_device
         with tempfile.TemporaryDirectory() as workdir:
-            loop.train_and_evaluate(config, workdir)
+            with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON lines
+                loop.train_and_evaluate(config, workdir)
             logged = [
                 json.loads(line)
                 for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()
