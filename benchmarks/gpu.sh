@@ -15,7 +15,7 @@ $py -c "import jax, flax, torch; print('jax', jax.__version__, 'flax', flax.__ve
 run() {
   local name=$1; shift
   echo "== $name"
-  $py benchmarks/throughput.py --no_pipeline --torch "$ref" "$@" 2>>"$out/stderr.log" | tee "$out/$name.jsonl"
+  $py benchmarks/throughput.py --no_pipeline --loop_steps 0 --torch "$ref" "$@" 2>>"$out/stderr.log" | tee "$out/$name.jsonl"
 }
 run tf32 --torch_args=--tf32 --steps 20
 run f32 --matmul_precision highest --steps 20

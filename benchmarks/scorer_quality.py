@@ -54,12 +54,7 @@ def train(name: str, config_name: str, workdir: Path, steps: int, **overrides) -
 
     config = importlib.import_module(f"configs.{config_name}").get_config()
     config.num_steps = steps
-    for k, v in overrides.items():
-        node = config
-        *path, last = k.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = v
+    config.update_from_flattened_dict(overrides)
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON table
         loop.train_and_evaluate(config, workdir / name)

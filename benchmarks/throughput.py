@@ -182,49 +182,26 @@ def roofline_fraction(row: dict, peak: dict) -> dict:
 
 
 def pipeline_rows(batch: int) -> list[dict]:
-    import tempfile
+    from benchmarks.pipeline import first_and_cached
+    from cosmojax.data import sources
 
-    from cosmojax.data import layout, pipeline, sources, tfds_builder
-
-    root = sources.resolve_data_dir(None)
-    n = sum(len(layout.list_split(root, s)[0]) for s in layout.SPLITS)
-    rows = []
-    old = os.environ.get("COSMOJAX_HOME")
-    with tempfile.TemporaryDirectory() as home:
-        os.environ["COSMOJAX_HOME"] = home
-        t0 = time.perf_counter()
-        tfds_builder.prepared_builder(root, 128)
-        dt = time.perf_counter() - t0
-        rows.append(
-            {
-                "model": "pipeline_first",
-                "images_per_s": round(n / dt, 1),
-                "images_per_s_per_core": round(n / dt / (os.cpu_count() or 1), 1),
-                "batch": None,
-                "resolution": 128,
-                "images": n,
-            }
-        )
-        data = pipeline.load_split(str(root), "scored", 128)
-        it = pipeline.train_batches(
-            data, batch_size=batch, seed=0, process_index=0, process_count=1
-        )
-        for _ in range(50):
-            next(it)
-        t0 = time.perf_counter()
-        for _ in range(1000):
-            next(it)
-        rows.append(
-            {
-                "model": "pipeline_cached",
-                "batch": batch,
-                "resolution": 128,
-                "images_per_s": round(1000 * batch / (time.perf_counter() - t0), 1),
-            }
-        )
-    if old is not None:
-        os.environ["COSMOJAX_HOME"] = old
-    return rows
+    m = first_and_cached(sources.resolve_data_dir(None), 128, batch, 1000)
+    return [
+        {
+            "model": "pipeline_first",
+            "images_per_s": m["first_pass_img_per_s"],
+            "images_per_s_per_core": m["first_pass_img_per_s_per_core"],
+            "batch": None,
+            "resolution": 128,
+            "images": m["images"],
+        },
+        {
+            "model": "pipeline_cached",
+            "batch": batch,
+            "resolution": 128,
+            "images_per_s": m["cached_img_per_s"],
+        },
+    ]
 
 
 def loop_rows(batch: int, steps: int) -> list[dict]:
@@ -279,7 +256,7 @@ def run_torch(
             sys.executable,
             str(path),
             "--model",
-            "scorer" if m == "scorer" else m,
+            m,
             "--batch",
             str(batch),
             "--steps",
@@ -362,9 +339,9 @@ def main():
     if not args.no_pipeline:
         for row in pipeline_rows(args.batch):
             emit({**row, **info})
-        if args.loop_steps:
-            for row in loop_rows(args.batch, args.loop_steps):
-                emit({**row, **info})
+    if args.loop_steps:
+        for row in loop_rows(args.batch, args.loop_steps):
+            emit({**row, **info})
     if args.xla_variants and info["device"] == "cpu":
         for name, flags in XLA_VARIANTS.items():
             env = {**os.environ, "XLA_FLAGS": flags}

@@ -94,10 +94,11 @@ def compare(real_a, real_b, gen, scorer=None) -> dict:
         }
     na, nb, ng = (metrics.small(x) for x in (real_a, real_b, gen))
     held_out = metrics.mean_nn_distance(nb, na)
+    generated = metrics.mean_nn_distance(ng, na)
     out["memorisation"] = {
-        "nn_distance_generated_to_train": metrics.mean_nn_distance(ng, na),
+        "nn_distance_generated_to_train": generated,
         "nn_distance_heldout_to_train": held_out,
-        "ratio": metrics.mean_nn_distance(ng, na) / max(held_out, 1e-12),
+        "ratio": generated / max(held_out, 1e-12),
     }
     if scorer is not None:
         fa, fb, fg = (metrics.penultimate_features(scorer, x) for x in (real_a, real_b, gen))

@@ -85,7 +85,7 @@ def test_d_step_and_g_step_change_only_their_own_parameters(task_and_state):
     assert any(not np.array_equal(before[k], after[k]) for k in before if k.startswith("['d']"))
     assert any(
         not np.array_equal(a, b)
-        for a, b in zip(jax.tree.leaves(stats["d"]), jax.tree.leaves(s_d["d"]), strict=False)
+        for a, b in zip(jax.tree.leaves(stats["d"]), jax.tree.leaves(s_d["d"]), strict=True)
     )
     p_g, _, _, _ = pmean_free(lambda p, s, o, f: g_fn(p, s, o, f, vjp))(
         expand(p_d), expand(s_d), expand(state.opt_state["g"]), fake[None]

@@ -23,17 +23,23 @@ class MeanScorer:
         return images.reshape(len(images), -1).mean(axis=1) / 255.0 * 8.0
 
 
-def test_min_score_keeps_only_passing_and_counts_every_pass():
-    imgs, scores, drawn, passed = generate.generate(
+def run(num, batch, **filter_args):
+    """16x16 images from the fake generator, scored by MeanScorer when filtered."""
+    scorer = MeanScorer() if "min_score" in filter_args else None
+    return generate.generate(
         FakeGenerator(),
-        5,
+        num,
         size=16,
         method="nearest",
-        scorer=MeanScorer(),
-        min_score=4.0,
-        batch=32,
+        scorer=scorer,
+        batch=batch,
         progress=False,
+        **filter_args,
     )
+
+
+def test_min_score_keeps_only_passing_and_counts_every_pass():
+    imgs, scores, drawn, passed = run(5, 32, min_score=4.0)
     assert imgs.shape == (5, 16, 16) and imgs.dtype == np.uint8
     assert np.all(scores >= 4.0)
     np.testing.assert_allclose(scores, MeanScorer().score(imgs), rtol=1e-6)
@@ -44,23 +50,11 @@ def test_min_score_keeps_only_passing_and_counts_every_pass():
 
 
 def test_without_a_filter_every_candidate_is_kept():
-    imgs, scores, drawn, passed = generate.generate(
-        FakeGenerator(), 3, size=16, method="nearest", batch=4, progress=False
-    )
+    imgs, scores, drawn, passed = run(3, 4)
     assert imgs.shape == (3, 16, 16) and scores is None
     assert drawn == 4 and passed == 4
 
 
 def test_stops_at_max_candidates_when_too_few_pass():
-    imgs, scores, drawn, passed = generate.generate(
-        FakeGenerator(),
-        5,
-        size=16,
-        method="nearest",
-        scorer=MeanScorer(),
-        min_score=9.0,
-        batch=8,
-        max_candidates=24,
-        progress=False,
-    )
+    imgs, scores, drawn, passed = run(5, 8, min_score=9.0, max_candidates=24)
     assert len(imgs) == 0 and passed == 0 and drawn == 24

@@ -22,7 +22,7 @@ def test_load_split_shapes_and_order(tiny_data):
     assert len(s) == 48 and s.images.shape == (48, 16, 16) and s.images.dtype == np.float16
     assert list(s.ids) == sorted(s.ids)
     assert 0.0 <= float(s.images.min()) and float(s.images.max()) <= 1.0
-    truth = dict(zip(*pipeline.layout.read_csv(tiny_data / "scored.csv"), strict=False))
+    truth = dict(zip(*pipeline.layout.read_csv(tiny_data / "scored.csv"), strict=True))
     assert all(truth[i] == pytest.approx(t) for i, t in zip(s.ids, s.targets, strict=True))
 
 

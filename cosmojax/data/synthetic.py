@@ -82,8 +82,7 @@ SPLIT_CODE = {"labeled": 1, "scored": 2, "query": 3}
 PHOTO_FRACTION = 0.08  # natural photographs among scored/query images
 PHOTO_MAX_SCORE = 0.0075
 LABELED_POSITIVE_FRACTION = 1000 / 1200
-BRIGHT_PEAK = 20.0  # "bright object" in the calibration statistics: peak above 20 counts
-BRIGHT_FLUX = 160.0  # ... and for the score: total flux above 160 counts (blur keeps flux)
+BRIGHT_FLUX = 160.0  # a bright source, for the score: total flux above 160 counts (blur keeps flux)
 KNEE = 200.0  # soft saturation knee; the asymptote is 255
 
 # Real scored.csv: counts per 0.5-wide bin from 0 (the last bin ends at the max 6.25).
@@ -151,7 +150,6 @@ class CosmologyParams:
     background: int
     sources: Sources
     corruptions: dict[str, float]  # name -> strength c; gain/density carry a sign
-    galaxy_fraction: float
 
     @property
     def gain(self) -> float:
@@ -212,7 +210,7 @@ def sample_population(rng: np.random.Generator, density: float = 0.0, clustering
         q=rng.uniform(0.35, 1.0, n),
         theta=rng.uniform(0, np.pi, n),
     )
-    return alpha, beta, gal_frac, sources
+    return alpha, beta, sources
 
 
 def sample_corruptions(rng: np.random.Generator, mode: str) -> dict[str, float]:
@@ -235,11 +233,11 @@ def sample_corruptions(rng: np.random.Generator, mode: str) -> dict[str, float]:
 
 def sample_cosmology(rng: np.random.Generator, mode: str = "scored") -> CosmologyParams:
     corruptions = sample_corruptions(rng, mode)
-    alpha, beta, gal_frac, sources = sample_population(
+    alpha, beta, sources = sample_population(
         rng, corruptions.get("density", 0.0), corruptions.get("clustering", 0.0)
     )
     background = 0 if rng.uniform() < 0.8 else int(rng.integers(1, 3))
-    return CosmologyParams(alpha, beta, background, sources, corruptions, gal_frac)
+    return CosmologyParams(alpha, beta, background, sources, corruptions)
 
 
 # --------------------------------------------------------------------------- score

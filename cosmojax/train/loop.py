@@ -50,11 +50,10 @@ class StopSignals:
     same step and exit together.
     """
 
-    def __init__(self, ckpt=None):
+    def __init__(self):
         self.received: str | None = None
         self.stopped = False
         self._old = {}
-        self.ckpt = ckpt
         self._multi = jax.process_count() > 1
 
     def _handle(self, signum, frame):
@@ -68,9 +67,9 @@ class StopSignals:
             flush=True,
         )
 
-    def requested(self, step: int) -> bool:
+    def requested(self, step: int, ckpt) -> bool:
         if self._multi:
-            hit = self.ckpt is not None and self.ckpt.manager.reached_preemption(step)
+            hit = ckpt.manager.reached_preemption(step)
             self.received = self.received or ("preemption" if hit else None)
         else:
             hit = self.received is not None
@@ -135,7 +134,6 @@ def train_and_evaluate(config, workdir: str | Path, *, task=None) -> TrainResult
         ckpt = ckpt_lib.Checkpoints(
             workdir, keep=config.keep_checkpoints, best_metric=task.best_metric
         )
-        stop.ckpt = ckpt
         try:
             return _run(task, config, workdir, ckpt, stop, is_main)
         finally:
@@ -198,7 +196,7 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
             state, values = step_fn(state, batch)
             drain()  # the previous step's metrics: the device stays one step ahead
             pending = (step, values)
-            stopping = stop.requested(step)  # decided once per step, so it is acted on
+            stopping = stop.requested(step, ckpt)  # decided once per step, so it is acted on
             is_eval = step % config.eval_every == 0 or step == num_steps
             is_ckpt = step % config.checkpoint_every == 0 or step == num_steps or stopping
             bar.update(1)
