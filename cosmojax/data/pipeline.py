@@ -14,8 +14,9 @@ indices and takes its own contiguous slice, so host shards are disjoint and
 together cover each global batch. Random flips/rotations are applied on the
 accelerator inside the train step (:mod:`cosmojax.data.augment`).
 
-The train/validation split of a set is by a stable hash of the image id
-(SHA-256, independent of order, machine and library versions).
+The train/validation split of a set is by a threshold on a stable hash of the
+image id (SHA-256, independent of order, machine, library versions and of the
+other ids: adding images never moves an old one across the split).
 """
 
 from __future__ import annotations
@@ -86,13 +87,18 @@ def _hash01(image_id: str, seed: int) -> float:
 
 
 def split_train_val(data: Split, val_fraction: float = 0.1, seed: int = 0) -> tuple[Split, Split]:
-    """Deterministic train/validation split: the ``val_fraction`` of ids with the
-    smallest hash go to validation (exactly ``round(val_fraction * N)`` of them)."""
-    n_val = int(round(val_fraction * len(data)))
-    keys = np.asarray([_hash01(i, seed) for i in data.ids])
-    order = np.lexsort((data.ids, keys))
-    val = np.zeros(len(data), bool)
-    val[order[:n_val]] = True
+    """Deterministic train/validation split: an id goes to validation when its hash
+    (uniform in [0, 1)) is below ``val_fraction``.
+
+    Membership depends on the id alone, so it is independent of the order of the
+    data, and adding images never moves an old id from one side to the other.
+    About ``val_fraction * N`` ids land in validation (binomially, not exactly).
+    """
+    keys = np.asarray([_hash01(i, seed) for i in data.ids], np.float64)
+    val = keys < val_fraction
+    if val_fraction > 0 and len(data) > 1 and not val.any():
+        # a tiny set can draw no validation id: it gets the one with the smallest hash
+        val[np.argmin(keys)] = True
     return data.take(~val), data.take(val)
 
 

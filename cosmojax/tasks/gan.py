@@ -24,6 +24,7 @@ from cosmojax.models import gan as gan_models
 from cosmojax.tasks.base import Task
 from cosmojax.tasks.vae import training_images
 from cosmojax.train import optim, parallel
+from cosmojax.train import state as state_lib
 from cosmojax.train.state import TrainState
 
 
@@ -168,7 +169,7 @@ class GANTask(Task):
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
-        kg, kd = jax.random.split(jax.random.fold_in(rng, 0))
+        kg, kd = jax.random.split(state_lib.init_key(rng))
         g = self.generator.init(kg, jnp.zeros((1, self.latent_dim)))
         d = self.discriminator.init(kd, jnp.zeros((1, r, r, 1)))
         params = {"g": g["params"], "d": d["params"]}

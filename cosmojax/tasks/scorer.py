@@ -14,6 +14,7 @@ from cosmojax.data import pipeline
 from cosmojax.models import scorer as scorer_models
 from cosmojax.tasks.base import Task
 from cosmojax.train import parallel
+from cosmojax.train import state as state_lib
 from cosmojax.train.state import TrainState
 
 
@@ -75,7 +76,7 @@ class ScorerTask(Task):
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
-        variables = self.model.init(jax.random.fold_in(rng, 0), jnp.zeros((1, r, r, 1)))
+        variables = self.model.init(state_lib.init_key(rng), jnp.zeros((1, r, r, 1)))
         params = variables.pop("params")
         return TrainState(
             step=jnp.zeros((), jnp.int32),

@@ -17,6 +17,7 @@ from cosmojax.models import vae as vae_models
 from cosmojax.tasks.base import Task
 from cosmojax.train import metrics as metrics_lib
 from cosmojax.train import parallel
+from cosmojax.train import state as state_lib
 from cosmojax.train.state import TrainState
 
 EVAL_SEED = 20180  # the eval noise is fixed, so validation losses are comparable
@@ -27,15 +28,19 @@ def _noise(key, batch: int, latent_dim: int):
     return jax.vmap(lambda k: jax.random.normal(k, (latent_dim,)))(keys)
 
 
+def step_keys(state: TrainState) -> dict[str, jax.Array]:
+    """The step's keys by purpose; each is the parent of per-example keys."""
+    k_augment, k_eps = state.step_keys(2)
+    return {"augment": k_augment, "eps": k_eps}
+
+
 def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, augment: bool):
     """One step on -ELBO; eps drawn per example from the step key and its global index."""
     x = batch["image"]
-    key = state.step_key()
+    keys = step_keys(state)
     if augment:
-        x = augment_lib.random_dihedral(
-            parallel.example_keys(jax.random.fold_in(key, 1), x.shape[0]), x
-        )
-    eps = _noise(key, x.shape[0], latent_dim)
+        x = augment_lib.random_dihedral(parallel.example_keys(keys["augment"], x.shape[0]), x)
+    eps = _noise(keys["eps"], x.shape[0], latent_dim)
 
     def loss_fn(params):
         logits, mean, logvar = apply_fn({"params": params}, x, eps)
@@ -108,7 +113,7 @@ class VAETask(Task):
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
         params = self.model.init(
-            jax.random.fold_in(rng, 0), jnp.zeros((1, r, r, 1)), jnp.zeros((1, self.latent_dim))
+            state_lib.init_key(rng), jnp.zeros((1, r, r, 1)), jnp.zeros((1, self.latent_dim))
         )["params"]
         return TrainState(
             step=jnp.zeros((), jnp.int32),

@@ -6,7 +6,7 @@ optional hooks. This loop owns everything else: the mesh, restore-or-init,
 batches, the jitted data-parallel step, metrics and progress, evaluation,
 checkpoints, the workdir lock, signals and the non-finite guard.
 
-Determinism: batch ``k`` and the step's PRNG key (``fold_in(state.rng, step)``)
+Determinism: batch ``k`` and the step's PRNG key (``TrainState.step_key``)
 depend only on the seed and ``k``; evaluation never changes the state. A run
 resumed from a checkpoint therefore continues bit-identically on CPU.
 """
