@@ -18,16 +18,49 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+STEPS = {"num_steps": 120, "checkpoint_every": 2, "eval_every": 40}
 
 
-def flat(tree):
-    import jax
+def make_data(tmp: Path) -> str:
+    from cosmojax.data import synthetic
 
-    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+    out = tmp / "data"
+    synthetic.generate(
+        out,
+        labeled=12,
+        scored=48,
+        query=8,
+        seed=3,
+        size=100,
+        progress=False,
+        query_truth=tmp / "truth.csv",
+    )
+    return str(out)
+
+
+def trial(task: str, data: str, tmp: Path, kills: int, seed: int) -> dict:
+    """An uninterrupted run and a run killed ``kills`` times, compared."""
+    from cosmojax import chaos
+
+    over = chaos.trial_overrides(task, data, **STEPS)
+    ref, run = tmp / f"{task}_ref", tmp / f"{task}_killed"
+    chaos.run_with_kills(chaos.task_command(task, ref, over), ref, kills=0, cwd=chaos.REPO)
+    tally = chaos.run_with_kills(
+        chaos.task_command(task, run, over),
+        run,
+        kills=kills,
+        seed=seed,
+        max_delay=1.5,
+        cwd=chaos.REPO,
+    )
+    return {
+        **tally.__dict__,
+        "final_step": chaos.final_params(run)[0],
+        "bit_identical_to_uninterrupted": chaos.same_params(ref, run),
+        "incomplete_checkpoints_left": chaos.incomplete_checkpoints(run),
+    }
 
 
 def main():
@@ -36,79 +69,27 @@ def main():
     p.add_argument("--data_dir", default="")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    from cosmojax import chaos, restore
+    from cosmojax import chaos
     from cosmojax.cli import quiet_logs
-    from cosmojax.data import synthetic
 
     quiet_logs()
     results = {}
+    names = list(chaos.TASK_OVERRIDES)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = args.data_dir or str(
-            synthetic.generate(
-                tmp / "data",
-                labeled=12,
-                scored=48,
-                query=8,
-                seed=3,
-                size=100,
-                progress=False,
-                query_truth=tmp / "truth.csv",
-            )
-        )
-        common = {
-            "data.dir": data,
-            "data.resolution": 16,
-            "batch_size": 8,
-            "eval_batch_size": 8,
-            "log_every": 5,
-            "num_steps": 120,
-            "checkpoint_every": 2,
-            "eval_every": 40,
-        }
-        tasks = {
-            "scorer": {},
-            "vae": {"model.hidden": 32, "model.latent_dim": 8, "data.score_threshold": 1.0},
-        }
-        for i, (task, extra) in enumerate(tasks.items()):
-            script, config = str(REPO / f"train_{task}.py"), str(REPO / "configs" / f"{task}.py")
-            over = {**common, **extra}
-            ref = tmp / f"{task}_ref"
-            chaos.run_with_kills(
-                chaos.train_command(script, config, ref, over), ref, kills=0, cwd=REPO
-            )
-            run = tmp / f"{task}_killed"
-            n = args.kills // len(tasks) + (1 if i < args.kills % len(tasks) else 0)
-            tally = chaos.run_with_kills(
-                chaos.train_command(script, config, run, over),
-                run,
-                kills=n,
-                seed=args.seed + i,
-                max_delay=1.5,
-                cwd=REPO,
-            )
-            _, a, step_a = restore.load_run(ref)
-            _, b, step_b = restore.load_run(run)
-            identical = step_a == step_b and all(
-                np.array_equal(x, y) for x, y in zip(flat(a.params), flat(b.params), strict=True)
-            )
-            leftovers = [q.name for q in (run / "checkpoints").iterdir() if "tmp" in q.name]
-            results[task] = {
-                **tally.__dict__,
-                "final_step": step_b,
-                "bit_identical_to_uninterrupted": identical,
-                "incomplete_checkpoints_left": leftovers,
-            }
+        data = args.data_dir or make_data(tmp)
+        for i, task in enumerate(names):
+            n = args.kills // len(names) + (1 if i < args.kills % len(names) else 0)
+            results[task] = trial(task, data, tmp, n, args.seed + i)
     kills = sum(r["kills"] for r in results.values())
     clean = sum(r["kills"] for r in results.values() if r["bit_identical_to_uninterrupted"])
+    during = sum(r["kills_during_checkpoint_write"] for r in results.values())
     print(
         json.dumps(
             {
                 "benchmark": "kill_resume",
                 "kills": kills,
-                "kills_during_checkpoint_write": sum(
-                    r["kills_during_checkpoint_write"] for r in results.values()
-                ),
+                "kills_during_checkpoint_write": during,
                 "resumed_cleanly": clean,
                 "runs": results,
             },

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import sys
@@ -40,9 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's confi
 from cosmojax.data import layout, pipeline, sources  # noqa: E402
 
 
-def query_truth() -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=4)
+def data_at(resolution: int):
+    """``(train, val, query, query_truth)`` at ``resolution``: the one hash split of
+    ``scored`` that every row trains and selects on, and the query images."""
+    train, val = pipeline.split_train_val(pipeline.load_split(None, "scored", resolution), 0.1)
+    query = pipeline.load_split(None, "query", resolution)
     ids, truth = layout.read_csv(sources.default_query_truth())
-    return np.asarray(ids), truth
+    lookup = dict(zip(ids, truth, strict=True))
+    return train, val, query, np.array([lookup[i] for i in query.ids])
 
 
 def mae(pred, truth) -> float:
@@ -50,26 +57,22 @@ def mae(pred, truth) -> float:
 
 
 def train(name: str, config_name: str, workdir: Path, steps: int, **overrides) -> float:
-    from cosmojax.train import loop
+    from cosmojax import cli
 
     config = importlib.import_module(f"configs.{config_name}").get_config()
     config.num_steps = steps
     config.update_from_flattened_dict(overrides)
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON table
-        loop.train_and_evaluate(config, workdir / name)
+        cli.train(config, workdir / name)
     return time.perf_counter() - t0
 
 
-def evaluate_scorer(workdir: Path, truth_ids, truth) -> dict:
+def evaluate_scorer(workdir: Path) -> dict:
     from cosmojax import scoring
 
     s = scoring.load(workdir)
-    r = s.resolution
-    _, val = pipeline.split_train_val(pipeline.load_split(None, "scored", r), 0.1)
-    query = pipeline.load_split(None, "query", r)
-    lookup = dict(zip(truth_ids, truth, strict=True))
-    q_truth = np.array([lookup[i] for i in query.ids])
+    _, val, query, q_truth = data_at(s.resolution)
     return {
         "val_mae": mae(s.score_prepared(val.images), val.targets),
         "query_mae": mae(s.score_prepared(query.images), q_truth),
@@ -77,7 +80,7 @@ def evaluate_scorer(workdir: Path, truth_ids, truth) -> dict:
     }
 
 
-def boosted_trees(resolution: int, truth_ids, truth) -> dict:
+def boosted_trees(resolution: int) -> dict:
     """GBT on histogram + power-spectrum features computed at ``resolution``."""
     import jax
     import jax.numpy as jnp
@@ -99,8 +102,7 @@ def boosted_trees(resolution: int, truth_ids, truth) -> dict:
             [np.asarray(features(split.images[i : i + 128])) for i in range(0, len(split), 128)]
         )
 
-    train, val = pipeline.split_train_val(pipeline.load_split(None, "scored", resolution), 0.1)
-    query = pipeline.load_split(None, "query", resolution)
+    train, val, query, q_truth = data_at(resolution)
     t0 = time.perf_counter()
     model = HistGradientBoostingRegressor(
         loss="absolute_error",
@@ -110,8 +112,6 @@ def boosted_trees(resolution: int, truth_ids, truth) -> dict:
         random_state=0,
     )
     model.fit(featurize(train), train.targets)
-    lookup = dict(zip(truth_ids, truth, strict=True))
-    q_truth = np.array([lookup[i] for i in query.ids])
     return {
         "val_mae": mae(model.predict(featurize(val)), val.targets),
         "query_mae": mae(model.predict(featurize(query)), q_truth),
@@ -135,13 +135,9 @@ def main():
     quiet_logs()
     work = Path(args.workdir)
     sources.resolve_data_dir(None)
-    truth_ids, truth = query_truth()
     only = set(filter(None, args.only.split(",")))
     rows = {}
-    train_split, val = pipeline.split_train_val(pipeline.load_split(None, "scored", 64), 0.1)
-    lookup = dict(zip(truth_ids, truth, strict=True))
-    q = pipeline.load_split(None, "query", 64)
-    q_truth = np.array([lookup[i] for i in q.ids])
+    train_split, val, q, q_truth = data_at(64)
     for stat in ("median", "mean"):
         c = float(getattr(np, stat)(train_split.targets))
         rows[f"constant_{stat}"] = {
@@ -163,13 +159,13 @@ def main():
             continue
         seconds = train(name, config_name, work, steps, **overrides)
         rows[name] = {
-            **evaluate_scorer(work / name, truth_ids, truth),
+            **evaluate_scorer(work / name),
             "steps": steps,
             "train_s_this_call": round(seconds, 1),
         }
         print(json.dumps({name: rows[name]}), file=sys.stderr, flush=True)
     if not only or "boosted_trees" in only:
-        rows["boosted_trees"] = boosted_trees(args.gbt_resolution, truth_ids, truth)
+        rows["boosted_trees"] = boosted_trees(args.gbt_resolution)
     out = {
         "benchmark": "scorer_quality",
         "data": str(sources.default_synthetic_dir()),

@@ -212,7 +212,7 @@ def loop_rows(batch: int, steps: int) -> list[dict]:
     import importlib
     import tempfile
 
-    from cosmojax.train import loop
+    from cosmojax import cli
 
     rows = []
     for on_device in (False, True):
@@ -224,7 +224,7 @@ def loop_rows(batch: int, steps: int) -> list[dict]:
         config.data.on_device = on_device
         with tempfile.TemporaryDirectory() as workdir:
             with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON lines
-                loop.train_and_evaluate(config, workdir)
+                cli.train(config, workdir)
             logged = [
                 json.loads(line)
                 for line in (Path(workdir) / "metrics.jsonl").read_text().splitlines()

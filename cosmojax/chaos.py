@@ -3,8 +3,10 @@
 Starts a training script in a subprocess, kills it with SIGKILL at random
 moments once training is under way (checkpoints are then being written most
 of the time, so some kills land mid-write), restarts it in the same workdir,
-and repeats; the last start runs to completion. Used by the reliability tests
-and by ``benchmarks/kill_resume.py``.
+and repeats; the last start runs to completion. Some kills can be aimed at
+a checkpoint being written. Used by the reliability tests and by
+``benchmarks/kill_resume.py``, which share the set-up below (tiny shapes, the
+training scripts, the comparison with an uninterrupted run).
 """
 
 from __future__ import annotations
@@ -18,6 +20,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+# Tiny shapes for kill trials; the VAE also needs a small model and more images.
+TINY = {"data.resolution": 16, "batch_size": 8, "eval_batch_size": 8, "log_every": 5}
+TASK_OVERRIDES = {
+    "scorer": {},
+    "vae": {"model.hidden": 32, "model.latent_dim": 8, "data.score_threshold": 1.0},
+}
 
 
 @dataclasses.dataclass
@@ -34,6 +44,37 @@ def train_command(script: str, config: str, workdir, overrides: dict | None = No
     for k, v in (overrides or {}).items():
         cmd.append(f"--config.{k}={v}")
     return cmd
+
+
+def trial_overrides(task: str, data_dir, **overrides) -> dict:
+    """``--config.*`` overrides of a kill trial: tiny shapes, the task's extras."""
+    return {"data.dir": str(data_dir), **TINY, **TASK_OVERRIDES[task], **overrides}
+
+
+def task_command(task: str, workdir, overrides: dict) -> list[str]:
+    """The command line of ``train_<task>.py`` with ``configs/<task>.py``."""
+    script, config = REPO / f"train_{task}.py", REPO / "configs" / f"{task}.py"
+    return train_command(str(script), str(config), workdir, overrides)
+
+
+def final_params(workdir) -> tuple[int, list[np.ndarray]]:
+    """``(step, parameter arrays)`` of a workdir's latest checkpoint."""
+    import jax
+
+    from cosmojax import restore
+
+    _, state, step = restore.load_run(workdir)
+    return step, [np.asarray(x) for x in jax.tree.leaves(state.params)]
+
+
+def same_params(a, b) -> bool:
+    """Whether two workdirs end at the same step with bit-identical parameters."""
+    (step_a, pa), (step_b, pb) = final_params(a), final_params(b)
+    return step_a == step_b and all(np.array_equal(x, y) for x, y in zip(pa, pb, strict=True))
+
+
+def incomplete_checkpoints(workdir) -> list[str]:
+    return [p.name for p in (Path(workdir) / "checkpoints").iterdir() if "tmp" in p.name]
 
 
 def _writing(ckpt_dir: Path) -> bool:
@@ -58,10 +99,12 @@ def run_with_kills(
     timeout: float = 600.0,
     cwd=None,
     env=None,
+    mid_write: int = 0,
 ) -> Tally:
     """Runs ``cmd`` with ``kills`` SIGKILLs, each at a random moment (up to
     ``max_delay`` seconds) after the restarted run has made visible progress,
-    then once more to completion."""
+    then once more to completion. The first ``mid_write`` kills instead wait
+    (up to ``timeout``) for a checkpoint being written and land during it."""
     rng = np.random.default_rng(seed)
     workdir, tally, t0 = Path(workdir), Tally(), time.perf_counter()
     ckpt_dir = workdir / "checkpoints"
@@ -89,9 +132,17 @@ def run_with_kills(
                 proc.kill()
                 raise TimeoutError("training made no progress")
             time.sleep(0.01)
-        deadline = time.perf_counter() + rng.uniform(0.0, max_delay)
-        while time.perf_counter() < deadline and proc.poll() is None:
-            time.sleep(0.002)
+        if attempt < mid_write:
+            deadline = time.perf_counter() + timeout
+            while not _writing(ckpt_dir) and proc.poll() is None:
+                if time.perf_counter() > deadline:
+                    proc.kill()
+                    raise TimeoutError("no checkpoint write seen")
+                time.sleep(0.0005)
+        else:
+            deadline = time.perf_counter() + rng.uniform(0.0, max_delay)
+            while time.perf_counter() < deadline and proc.poll() is None:
+                time.sleep(0.002)
         if proc.poll() is not None:  # it finished before the kill; the next start resumes
             tally.restarts += 1
             continue

@@ -9,22 +9,25 @@ cluster environment JAX recognises (SLURM, Open MPI, TPU pods).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # TF only feeds data here
 
 from absl import app, flags
 from ml_collections import config_flags
 
+import cosmojax.data  # noqa: F401  (TensorFlow's environment defaults, before TF loads)
+
 _DONE = False
+_DEFAULT_CONFIG = ""
 
 
 def _define(default_config: str):
-    global _DONE
+    global _DONE, _DEFAULT_CONFIG
     if _DONE:
         return
+    _DEFAULT_CONFIG = default_config
     config_flags.DEFINE_config_file(
         "config", default_config, "Training config file.", lock_config=True
     )
@@ -74,11 +77,35 @@ def quiet_logs():
     )
 
 
-def run(argv):
+def user_errors():
+    """The project's own errors (data, config, workdir, non-finite values) end the
+    program with one line; any other exception keeps its traceback."""
+    from cosmojax.configlib import ConfigError
     from cosmojax.data.layout import DataError
     from cosmojax.locks import LockedError
-    from cosmojax.train import checkpoint, loop
+    from cosmojax.train.checkpoint import ResumeError
+    from cosmojax.train.loop import NonFiniteError
 
+    return _exit_on(DataError, ConfigError, LockedError, ResumeError, NonFiniteError)
+
+
+@contextlib.contextmanager
+def _exit_on(*errors):
+    try:
+        yield
+    except errors as e:
+        sys.exit(f"error: {e}")
+
+
+def train(config, workdir):
+    """Builds the task that ``config`` describes and trains it in ``workdir``."""
+    from cosmojax import tasks
+    from cosmojax.train import loop
+
+    return loop.train_and_evaluate(config, workdir, task=tasks.build(config))
+
+
+def run(argv):
     del argv
     f = flags.FLAGS
     quiet_logs()
@@ -89,23 +116,25 @@ def run(argv):
     except (ImportError, RuntimeError):
         pass
     init_distributed(f.coordinator_address, f.num_processes, f.process_id)
-    try:
-        loop.train_and_evaluate(f.config, f.workdir)
-    except (
-        DataError,
-        LockedError,
-        checkpoint.ResumeError,
-        loop.NonFiniteError,
-        FileExistsError,
-        ValueError,
-    ) as e:
-        sys.exit(f"error: {e}")
+    with user_errors():
+        train(f.config, f.workdir)
 
 
 def _config_field_error(e: Exception, argv) -> str:
-    name = str(e).strip("\"'").splitlines()[0]
-    given = " ".join(a.split("=")[0] for a in argv[1:] if a.startswith("--config."))
-    return f"error: unknown config field {name!r} (given: {given}); see the config file"
+    """One line for an unknown ``--config.*`` field: the field, ml_collections'
+    suggestion and the config file that defines the fields."""
+    while e.args and isinstance(e.args[0], BaseException):  # AttributeError(KeyError(msg))
+        e = e.args[0]
+    message = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+    lines = message.splitlines() or [""]
+    name = lines[0].strip("\"'")
+    given = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.")]
+    flag = next((g for g in given if g.endswith("." + name)), " ".join(given))
+    config = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")), None)
+    suggestion = re.search(r'Did you mean "([^"]+)"', message)
+    hint = f"; did you mean {suggestion.group(1)!r}?" if suggestion else ""
+    config = config or _DEFAULT_CONFIG or "the config file"
+    return f"error: unknown config field {name!r} (given: {flag}{hint}); see {config}"
 
 
 def parse_flags(argv):

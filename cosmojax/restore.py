@@ -12,25 +12,18 @@ from cosmojax.train import checkpoint as ckpt_lib
 
 def load_run(workdir: str | os.PathLike, *, step: int | None = None, best: bool = False):
     """Returns ``(task, state, step)`` of a workdir: its saved config, the model it
-    describes and the state of checkpoint ``step`` (default: the best by the
-    validation metric if ``best``, else the latest). The state is on the host's
-    default device, unsharded."""
+    describes and the parameters and model state (``state.params``,
+    ``state.model_state``; no optimizer state) of checkpoint ``step`` (default:
+    the best by the validation metric if ``best``, else the latest). The state
+    is on the host's default device, unsharded."""
     from cosmojax import tasks
 
     workdir = Path(workdir).expanduser()
-    config = ckpt_lib.load_config(workdir)
-    task = tasks.build(config)
-    ckpt = ckpt_lib.Checkpoints(workdir, best_metric=task.best_metric, read_only=True)
-    try:
-        if step is None:
-            step = ckpt.best_step() if best else ckpt.latest_step()
-        if step is None:
-            raise FileNotFoundError(f"{workdir}: no checkpoint yet; train first")
-        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-        abstract = ckpt_lib.abstract_like(
-            jax.eval_shape(task.init_state, jax.random.PRNGKey(0)), device
-        )
-        state, _ = ckpt.restore(step, abstract)
-    finally:
-        ckpt.close()
-    return task, state, int(step)
+    task = tasks.build(ckpt_lib.load_config(workdir))
+    state, step = ckpt_lib.restore_params(
+        workdir,
+        step=step,
+        best_metric=task.best_metric if best else None,
+        abstract=jax.eval_shape(task.init_state, jax.random.PRNGKey(0)),
+    )
+    return task, state, step

@@ -46,21 +46,51 @@ class Scorer:
 
         return jax.jit(fwd)
 
-    def score_prepared(self, images: np.ndarray) -> np.ndarray:
-        """Scores float images already at the model's resolution, ``[N, r, r]`` in [0, 1]."""
+    @functools.cached_property
+    def _penultimate(self):
+        def features(params, model_state, x):
+            _, inter = self.apply_fn(
+                {"params": params, **model_state},
+                x,
+                capture_intermediates=True,
+                mutable=["intermediates"],
+            )
+            inter = inter["intermediates"]
+            dense = sorted(
+                (k for k in inter if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1])
+            )
+            return inter[dense[-2]]["__call__"][0]
+
+        return jax.jit(features)
+
+    def _batched(self, fn, images: np.ndarray) -> np.ndarray:
+        """``fn(params, model_state, batch)`` over ``images`` ``[N, r, r]`` in
+        batches of ``batch_size``, the last one padded: one compiled shape."""
         images = np.asarray(images, np.float32)
         out = []
         for start in range(0, len(images), self.batch_size):
             chunk = images[start : start + self.batch_size]
             n = len(chunk)
-            if n < self.batch_size:  # one compiled shape for every batch
+            if n < self.batch_size:
                 chunk = np.concatenate(
                     [chunk, np.zeros((self.batch_size - n, *chunk.shape[1:]), np.float32)]
                 )
-            out.append(
-                np.asarray(self._forward(self.params, self.model_state, chunk[..., None]))[:n]
-            )
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+            out.append(np.asarray(fn(self.params, self.model_state, chunk[..., None]))[:n])
+        if not out:
+            shape = jax.eval_shape(
+                fn, self.params, self.model_state, jnp.zeros((1, *images.shape[1:], 1))
+            ).shape
+            return np.zeros((0, *shape[1:]), np.float32)
+        return np.concatenate(out)
+
+    def score_prepared(self, images: np.ndarray) -> np.ndarray:
+        """Scores float images already at the model's resolution, ``[N, r, r]`` in [0, 1]."""
+        return self._batched(self._forward, images)
+
+    def penultimate_prepared(self, images: np.ndarray) -> np.ndarray:
+        """The last hidden layer (the input of the final dense layer, before its
+        activation) for images prepared like :meth:`score_prepared`'s."""
+        return self._batched(self._penultimate, images)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         image = np.asarray(image)
@@ -68,9 +98,17 @@ class Scorer:
             raise ValueError(f"expected a 2-D grayscale image, got shape {image.shape}")
         return resample.prepare_image(image, self.resolution)
 
+    def _prepare_all(self, images) -> np.ndarray:
+        prepared = [self.prepare(im) for im in images]
+        return np.stack(prepared) if prepared else np.zeros((0, self.resolution, self.resolution))
+
     def score(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Scores uint8 images ``[N, H, W]`` (or a list of 2-D arrays of any sizes)."""
-        return self.score_prepared(np.stack([self.prepare(im) for im in images]))
+        return self.score_prepared(self._prepare_all(images))
+
+    def penultimate(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """:meth:`penultimate_prepared` of uint8 images (any sizes, as :meth:`score`)."""
+        return self.penultimate_prepared(self._prepare_all(images))
 
 
 def load(workdir: str | os.PathLike, *, step: int | None = None) -> Scorer:

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from cosmojax.data import layout  # noqa: E402
+from cosmojax.data import layout  # also sets TensorFlow's environment defaults
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -73,33 +73,100 @@ def test_memorisation_distance_detects_copies():
     assert metrics.mean_nn_distance(rng.uniform(size=(30, 16)), bank) > 0.3
 
 
-def test_metrics_are_identical_when_run_twice(tiny_data):
+def stat_images() -> np.ndarray:
+    """Hand-made 8-bit images: sparse point sources on a faint noisy background."""
+    rng = np.random.default_rng(11)
+    imgs = rng.poisson(0.3, (3, 64, 48)).astype(np.float64)
+    yy, xx = np.mgrid[:64, :48]
+    for img in imgs:
+        for _ in range(6):
+            y, x, a, s = rng.uniform(0, 64), rng.uniform(0, 48), rng.uniform(20, 250), 1.5
+            img += a * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * s**2))
+    return np.clip(np.rint(imgs), 0, 255).astype(np.uint8)
+
+
+# Sums over the images of each statistic of stat_images(), saved when they were
+# checked; any change in a statistic's definition or binning shows here.
+# fmt: off
+SAVED_SUMS = {
+    "histogram": [
+        9.885123, 0, 0, 0, 0, 0, 0, 8.41151, 0, 0, 6.365807, 0, 4.678118, 4.12704, 3.671358,
+        4.172516, 2.862131, 4.017033, 3.30963, 4.062582, 3.57101, 4.109916, 3.552668, 3.663513,
+        3.985875, 3.584331, 3.711976, 3.796297, 3.455758, 2.908485, 2.049218, 1.146128
+    ],
+    "power_spectrum": [
+        -3.001908, -3.757086, -3.577457, -4.43258, -2.750807, -2.340213, -2.672202, -2.876802,
+        -2.96969, -3.24276, -3.318435, -3.946635, -4.442069, -4.96205, -6.036805, -7.527498,
+        -9.075365, -11.1366, -12.75241, -13.12181, -13.56142, -15.52952, -15.84396
+    ],
+    "peak_counts": [
+        5.953663, 3.527114, 2.535294, 2.535294, 2.535294, 2.468347, 2.334454, 1.556303, 0.90309, 0
+    ],
+    "source_counts": [
+        6.510404, 2.468347, 2.468347, 2.468347
+    ],
+    "source_flux": [
+        0, 0, 0, 0, 0, 1, 0, 1, 4, 8, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0
+    ],
+    "source_area": [
+        0, 0, 0, 0, 1, 2, 13, 1, 0, 0, 0, 0, 0, 0, 0, 0
+    ],
+}
+# fmt: on
+
+
+def test_metrics_match_saved_values():
+    stats = metrics.image_statistics(stat_images())
+    assert set(stats) == set(SAVED_SUMS)
+    for key, saved in SAVED_SUMS.items():
+        np.testing.assert_allclose(stats[key].sum(0), saved, rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+def write_pngs(folder, images):
     from cosmojax.data import layout
 
-    imgs = np.stack([layout.read_png(p) for p in sorted((tiny_data / "query").glob("*.png"))])
-    a, b = metrics.image_statistics(imgs), metrics.image_statistics(imgs)
-    assert all(np.array_equal(a[k], b[k]) for k in a)
+    folder.mkdir(parents=True)
+    for i, img in enumerate(images):
+        layout.write_png(folder / f"{i:03d}.png", img)
+    return folder
 
 
-def test_evaluate_command_writes_metrics_and_plots(tiny_data, tmp_path):
-    out = tmp_path / "report"
+def run_evaluate(generated, reference, out, num):
     evaluate.main(
         [
             "--generated",
-            str(tiny_data / "query"),
+            str(generated),
             "--reference",
-            str(tiny_data),
+            str(reference),
             "--out",
             str(out),
             "--num",
-            "4",
+            str(num),
             "--resolution",
             "100",
         ]
     )
-    result = json.loads((out / "metrics.json").read_text())
-    sf = result["statistics_frechet"]
-    assert sf["generated_vs_real"] > 0 and sf["real_vs_real"] > 0
-    assert result["memorisation"]["ratio"] > 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_evaluate_command_orders_real_and_shifted_images(tiny_data, tmp_path):
+    from cosmojax.data import layout
+
+    _, paths, labels = layout.list_split(tiny_data, "labeled")
+    real = np.stack([layout.read_png(p) for p, t in zip(paths, labels, strict=True) if t == 1])
+    num = len(real) // 2  # the command's two real halves hold every real image
+    results = {}
+    for name, shift in [("copies", 0), ("mild", 5), ("strong", 40)]:
+        images = np.clip(real.astype(np.int32) + shift, 0, 255).astype(np.uint8)
+        folder = write_pngs(tmp_path / name, images)
+        results[name] = run_evaluate(folder, tiny_data, tmp_path / f"report_{name}", num)
+    sf = {k: r["statistics_frechet"] for k, r in results.items()}
+    real_vs_real = sf["copies"]["real_vs_real"]
+    assert all(s["real_vs_real"] == real_vs_real for s in sf.values()) and real_vs_real > 0
+    d = {k: s["generated_vs_real"] for k, s in sf.items()}
+    assert d["copies"] < d["mild"] < d["strong"]
+    assert d["copies"] < 2 * real_vs_real < d["mild"]
+    ratio = {k: r["memorisation"]["ratio"] for k, r in results.items()}
+    assert ratio["copies"] < 1.0 < ratio["strong"]
     for name in ("histogram", "power_spectrum", "peak_counts", "source_counts", "samples"):
-        assert (out / f"{name}.png").stat().st_size > 1000
+        assert (tmp_path / "report_copies" / f"{name}.png").stat().st_size > 1000

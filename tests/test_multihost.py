@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cosmojax.train import loop
+from cosmojax import cli
 from tests.helpers import flat_params, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,10 +20,10 @@ import sys, numpy as np
 from cosmojax import cli
 cli.init_distributed(sys.argv[1], 2, int(sys.argv[2]))
 import jax
-from cosmojax.train import loop, parallel
+from cosmojax.train import parallel
 from tests.helpers import tiny_config, flat_params
 assert jax.process_count() == 2 and jax.device_count() == 2
-r = loop.train_and_evaluate(tiny_config("scorer", sys.argv[3], num_steps=6, checkpoint_every=3,
+r = cli.train(tiny_config("scorer", sys.argv[3], num_steps=6, checkpoint_every=3,
                                         **{"data.augment": True}), sys.argv[4])
 np.savez(sys.argv[5], **flat_params(parallel.host_local(r.state.params)))
 """
@@ -65,7 +65,7 @@ def test_two_processes_match_one(tiny_data, tmp_path):
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-3000:]
-    single = loop.train_and_evaluate(
+    single = cli.train(
         tiny_config("scorer", tiny_data, num_steps=6, checkpoint_every=3, **{"data.augment": True}),
         tmp_path / "single",
     )

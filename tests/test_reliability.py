@@ -8,58 +8,45 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-from cosmojax import chaos, locks, restore
+from cosmojax import chaos, cli, configlib, locks
+from cosmojax.data import layout
 from cosmojax.train import checkpoint as ckpt_lib
 from cosmojax.train import loop
 from cosmojax.train import metrics as metrics_lib
-from tests.helpers import flat_params, tiny_config
+from tests.helpers import tiny_config
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = {"data.resolution": 16, "batch_size": 8, "eval_batch_size": 8, "log_every": 5}
+REPO = chaos.REPO
 
 
 def cli_overrides(data_dir, **kw):
-    return {"data.dir": str(data_dir), **TINY, **kw}
+    return {"data.dir": str(data_dir), **chaos.TINY, **kw}
 
 
-def params_of(workdir):
-    _, state, step = restore.load_run(workdir)
-    return step, flat_params(state.params)
-
-
-@pytest.mark.parametrize("task, kills", [("scorer", 4), ("vae", 1)])
-def test_killed_runs_resume_bit_identically(tiny_data, tmp_path, task, kills):
-    extra = (
-        {"model.hidden": 32, "model.latent_dim": 8, "data.score_threshold": 1.0}
-        if task == "vae"
-        else {}
-    )
-    over = cli_overrides(tiny_data, num_steps=80, checkpoint_every=2, eval_every=40, **extra)
-    script, config = str(REPO / f"train_{task}.py"), str(REPO / "configs" / f"{task}.py")
-    reference = loop.train_and_evaluate(
-        tiny_config(task, tiny_data, **{k: v for k, v in over.items() if k != "data.dir"}),
-        tmp_path / "ref",
-    )
+@pytest.mark.parametrize("task, kills, mid_write", [("scorer", 4, 2), ("vae", 1, 0)])
+def test_killed_runs_resume_bit_identically(tiny_data, tmp_path, task, kills, mid_write):
+    over = chaos.trial_overrides(task, tiny_data, num_steps=80, checkpoint_every=2, eval_every=40)
+    config = tiny_config(task, tiny_data, **{k: v for k, v in over.items() if k != "data.dir"})
+    cli.train(config, tmp_path / "ref")
     tally = chaos.run_with_kills(
-        chaos.train_command(script, config, tmp_path / "killed", over),
+        chaos.task_command(task, tmp_path / "killed", over),
         tmp_path / "killed",
         kills=kills,
         seed=1,
         max_delay=1.0,
         cwd=REPO,
+        mid_write=mid_write,
     )
     assert tally.restarts == kills and tally.kills >= 1
-    step, killed = params_of(tmp_path / "killed")
-    a = flat_params(reference.state.params)
-    assert step == reference.step == 80
-    assert all(np.array_equal(a[k], killed[k]) for k in a)
-    assert not [p for p in (tmp_path / "killed" / "checkpoints").iterdir() if "tmp" in p.name]
+    if mid_write:  # what the README claims: kills land while a checkpoint is written
+        assert tally.kills_during_checkpoint_write > 0
+    assert chaos.final_params(tmp_path / "killed")[0] == 80
+    assert chaos.same_params(tmp_path / "ref", tmp_path / "killed")
+    assert not chaos.incomplete_checkpoints(tmp_path / "killed")
 
 
 def test_sigterm_checkpoints_and_exits_cleanly(tiny_data, tmp_path):
@@ -81,13 +68,57 @@ def test_sigterm_checkpoints_and_exits_cleanly(tiny_data, tmp_path):
     assert (tmp_path / "run" / "checkpoints" / str(step)).is_dir()
 
 
+class UnhandledSignal(Exception):
+    pass
+
+
+def signal_at(task, step: int, count: int):
+    """Sends this process ``count`` SIGINTs while the batch of loop step ``step`` is made."""
+    inner = task.train_batches
+
+    def batches(start_step, num_steps):
+        for i, batch in enumerate(inner(start_step, num_steps)):
+            if start_step + i + 1 == step:
+                for _ in range(count):
+                    os.kill(os.getpid(), signal.SIGINT)
+            yield batch
+
+    task.train_batches = batches
+    return task
+
+
+def test_sigint_checkpoints_and_stops_and_a_second_sigint_aborts(tiny_data, tmp_path):
+    from cosmojax import tasks
+
+    assert threading.current_thread() is threading.main_thread()
+    config = tiny_config("scorer", tiny_data, num_steps=20, checkpoint_every=100, eval_every=100)
+    workdir = tmp_path / "run"
+
+    def unhandled(signum, frame):  # what a SIGINT does if the loop installs no handler
+        raise UnhandledSignal
+
+    previous = signal.signal(signal.SIGINT, unhandled)
+    try:
+        result = loop.train_and_evaluate(config, workdir, task=signal_at(tasks.build(config), 3, 1))
+        assert result.stopped_by_signal and result.step == 3
+        assert (workdir / "checkpoints" / "3").is_dir()
+        assert signal.getsignal(signal.SIGINT) is unhandled  # handlers restored
+        task = signal_at(tasks.build(config), 6, 2)
+        with pytest.raises(KeyboardInterrupt):
+            loop.train_and_evaluate(config, workdir, task=task)
+        assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["3"]
+        assert signal.getsignal(signal.SIGINT) is unhandled
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_incomplete_checkpoint_is_ignored_and_removed(tiny_data, tmp_path):
     config = tiny_config("scorer", tiny_data, num_steps=4, checkpoint_every=2)
-    loop.train_and_evaluate(config, tmp_path / "run")
+    cli.train(config, tmp_path / "run")
     ckpts = tmp_path / "run" / "checkpoints"
     shutil.copytree(ckpts / "4", ckpts / "9.orbax-checkpoint-tmp")  # cut short
     (ckpts / "9.orbax-checkpoint-tmp" / "state" / "manifest.ocdbt").unlink(missing_ok=True)
-    result = loop.train_and_evaluate(
+    result = cli.train(
         tiny_config("scorer", tiny_data, num_steps=6, checkpoint_every=2), tmp_path / "run"
     )
     assert result.step == 6  # resumed from 4, not from the incomplete 9
@@ -99,7 +130,7 @@ def test_second_run_on_a_workdir_is_refused_and_stale_locks_are_taken_over(tiny_
     workdir = tmp_path / "run"
     with locks.WorkdirLock(workdir):
         with pytest.raises(locks.LockedError, match=f"pid {os.getpid()}"):
-            loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=2), workdir)
+            cli.train(tiny_config("scorer", tiny_data, num_steps=2), workdir)
     (workdir / ".lock").write_text("pid 999999 on some-host\n")  # left by a killed run
     lock = locks.WorkdirLock(workdir).acquire()
     assert lock.stale_owner == "pid 999999 on some-host"
@@ -108,14 +139,12 @@ def test_second_run_on_a_workdir_is_refused_and_stale_locks_are_taken_over(tiny_
 
 def test_config_changes_that_alter_the_model_are_refused(tiny_data, tmp_path):
     workdir = tmp_path / "run"
-    loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=2), workdir)
+    cli.train(tiny_config("scorer", tiny_data, num_steps=2), workdir)
     with pytest.raises(ckpt_lib.ResumeError, match=r"data.resolution: 16 -> 24"):
-        loop.train_and_evaluate(
-            tiny_config("scorer", tiny_data, num_steps=4, **{"data.resolution": 24}), workdir
-        )
+        cli.train(tiny_config("scorer", tiny_data, num_steps=4, **{"data.resolution": 24}), workdir)
     with pytest.raises(ckpt_lib.ResumeError, match="holds a 'scorer' run, not 'vae'"):
-        loop.train_and_evaluate(tiny_config("vae", tiny_data, num_steps=4), workdir)
-    ok = loop.train_and_evaluate(
+        cli.train(tiny_config("vae", tiny_data, num_steps=4), workdir)
+    ok = cli.train(
         tiny_config("scorer", tiny_data, num_steps=4, eval_every=1, log_every=2), workdir
     )
     assert ok.step == 4
@@ -123,9 +152,7 @@ def test_config_changes_that_alter_the_model_are_refused(tiny_data, tmp_path):
 
 def test_same_seed_gives_identical_metrics(tiny_data, tmp_path):
     for name in ("a", "b"):
-        loop.train_and_evaluate(
-            tiny_config("scorer", tiny_data, **{"data.augment": True}), tmp_path / name
-        )
+        cli.train(tiny_config("scorer", tiny_data, **{"data.augment": True}), tmp_path / name)
     strip = lambda rows: [
         {k: v for k, v in r.items() if k != "throughput"}  # noqa: E731
         for r in rows
@@ -139,6 +166,11 @@ def test_same_seed_gives_identical_metrics(tiny_data, tmp_path):
     "flag, message",
     [
         ("--config.no_such_field=1", "unknown config field 'no_such_field'"),
+        (
+            "--config.batch_sise=1",
+            "error: unknown config field 'batch_sise' (given: --config.batch_sise; "
+            f"did you mean 'batch_size'?); see {REPO / 'configs' / 'scorer.py'}",
+        ),
         ("--config.num_steps=ten", "invalid literal for int()"),
         ("--config.data.resolution=1.5", "--config.data.resolution"),
     ],
@@ -173,6 +205,37 @@ def test_cli_reports_data_errors_in_one_line(tmp_path):
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last == f"error: {tmp_path}/x: data folder does not exist"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        layout.DataError("x: bad data"),
+        configlib.ConfigError("optimizer.name: expected 'adam'"),
+        locks.LockedError("run: in use"),
+        ckpt_lib.ResumeError("run: other model"),
+        loop.NonFiniteError("non-finite loss"),
+    ],
+)
+def test_cli_turns_the_projects_errors_into_one_line(error):
+    with pytest.raises(SystemExit) as exit_info:
+        with cli.user_errors():
+            raise error
+    assert exit_info.value.code == f"error: {error}"
+
+
+@pytest.mark.parametrize("error", [ValueError("bug"), KeyError("k"), TypeError("t")])
+def test_cli_keeps_the_traceback_of_programming_errors(error):
+    with pytest.raises(type(error)):
+        with cli.user_errors():
+            raise error
+
+
+def test_cli_reports_a_bad_config_value_in_one_line(tiny_data, tmp_path):
+    config = tiny_config("scorer", tiny_data, **{"optimizer.name": "sgd"})
+    with pytest.raises(SystemExit, match="error: optimizer.name: expected 'adam' or 'adamw'"):
+        with cli.user_errors():
+            cli.train(config, tmp_path / "run")
 
 
 def test_metrics_log_drops_rows_after_the_restored_step(tmp_path):

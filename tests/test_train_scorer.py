@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cosmojax import cli, tasks
+from cosmojax.data import pipeline
 from cosmojax.models import scorer as scorer_models
-from cosmojax.train import loop
+from cosmojax.train import loop, parallel
 from cosmojax.train import metrics as metrics_lib
 from tests.helpers import flat_params, run_on_cpu_devices, tiny_config
 
@@ -25,25 +27,37 @@ def test_paper_cnn_has_the_papers_parameter_count():
     assert sorted(kernels) == sorted([(5, 5, 1, 32), (5, 5, 32, 64), (35 * 35 * 64, 100), (100, 1)])
 
 
-def test_training_lowers_the_loss_and_logs(tiny_data, tmp_path):
+def learnable_split(n: int, seed: int) -> pipeline.Split:
+    """Images whose score is 6x their brightness level: a model can beat a constant."""
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(0, 1, n)
+    images = (rng.uniform(0, 1, (n, 16, 16)) * level[:, None, None]).astype(np.float16)
+    ids = np.array([f"{seed}{i:06d}" for i in range(n)])
+    return pipeline.Split(ids, images, (6 * level).astype(np.float32))
+
+
+def test_training_learns_more_than_a_constant_and_logs(tiny_data, tmp_path):
     config = tiny_config("scorer", tiny_data, num_steps=30, eval_every=30, checkpoint_every=30)
     config.optimizer.learning_rate = 3e-3
-    result = loop.train_and_evaluate(config, tmp_path / "run")
+    task = tasks.build(config)
+    task.splits = (learnable_split(64, 1), learnable_split(32, 2))
+    result = loop.train_and_evaluate(config, tmp_path / "run", task=task)
     rows = metrics_lib.read_metrics(tmp_path / "run")
     losses = [r["train_loss"] for r in rows if "train_loss" in r]
     assert len(losses) == 30 and np.mean(losses[-5:]) < np.mean(losses[:5])
-    assert {"eval_mae", "eval_mae_const"} <= set(result.eval_metrics)
+    m = result.eval_metrics
+    assert m["eval_mae"] < 0.5 * m["eval_mae_const"]  # more than the output bias learned
     assert any("throughput" in r and "learning_rate" in r for r in rows)
     assert list((tmp_path / "run").glob("events.out.tfevents.*"))
 
 
 def test_resumed_run_is_bit_identical(tiny_data, tmp_path):
     config = tiny_config("scorer", tiny_data, **{"data.augment": True})
-    straight = loop.train_and_evaluate(config, tmp_path / "a")
-    loop.train_and_evaluate(
+    straight = cli.train(config, tmp_path / "a")
+    cli.train(
         tiny_config("scorer", tiny_data, num_steps=3, **{"data.augment": True}), tmp_path / "b"
     )
-    resumed = loop.train_and_evaluate(config, tmp_path / "b")
+    resumed = cli.train(config, tmp_path / "b")
     assert resumed.step == straight.step == 6
     a, b = flat_params(straight.state.params), flat_params(resumed.state.params)
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -53,27 +67,51 @@ def test_resumed_run_is_bit_identical(tiny_data, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
-    from cosmojax import tasks
+    from cosmojax import restore
 
     config = tiny_config("scorer", tiny_data, num_steps=12, checkpoint_every=2, eval_every=100)
     task = tasks.build(config)
     train, val = task.splits
+    # Loop step s trains on the sampler's batch s - 1: poison only step 3's examples.
+    sampler = pipeline.IndexSampler(len(train), config.batch_size, config.seed)
+    early = set(sampler.global_indices(0)) | set(sampler.global_indices(1))
+    poison = [i for i in sampler.global_indices(2) if i not in early]
+    assert poison
     bad = train.targets.copy()
-    bad[:] = np.nan
-    poisoned = type(train)(train.ids, train.images, bad)
-    task.splits = (poisoned, val)
-    with pytest.raises(loop.NonFiniteError, match=r"non-finite loss \(nan\) at step 1;"):
+    bad[poison] = np.nan
+    task.splits = (type(train)(train.ids, train.images, bad), val)
+    with pytest.raises(
+        loop.NonFiniteError,
+        match=r"non-finite loss \(nan\) at step 3; stopped, the last good checkpoint is step 2",
+    ):
         loop.train_and_evaluate(config, tmp_path / "nan", task=task)
-    assert not (tmp_path / "nan" / "checkpoints" / "2").exists()
+    assert sorted(p.name for p in (tmp_path / "nan" / "checkpoints").iterdir()) == ["2"]
+    _, state, step = restore.load_run(tmp_path / "nan")
+    assert step == 2 and all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
+
+
+def test_non_finite_gradient_norm_stops_the_scorer(tiny_data, tmp_path):
+    config = tiny_config("scorer", tiny_data, num_steps=6, checkpoint_every=100, eval_every=100)
+    task = tasks.build(config)
+    step = task.train_step
+
+    def inf_grad_norm_from_step_2(state, batch):
+        new, metrics = step(state, batch)
+        bad = jnp.where(state.step >= 1, jnp.inf, metrics["grad_norm"])
+        return new, {**metrics, "grad_norm": bad}
+
+    task.train_step = inf_grad_norm_from_step_2
+    with pytest.raises(loop.NonFiniteError, match=r"non-finite grad_norm \(inf\) at step 2;"):
+        loop.train_and_evaluate(config, tmp_path / "inf", task=task)
 
 
 SUBPROCESS = """
 import json, sys, numpy as np, jax
-from cosmojax.train import loop
+from cosmojax import cli
 from tests.helpers import tiny_config, flat_params
 config = tiny_config("scorer", sys.argv[1], num_steps=4, checkpoint_every=100, eval_every=100,
                      **{"data.augment": True})
-r = loop.train_and_evaluate(config, sys.argv[2])
+r = cli.train(config, sys.argv[2])
 np.savez(sys.argv[3], **flat_params(r.state.params))
 print(json.dumps({"devices": jax.device_count()}))
 """
@@ -94,7 +132,7 @@ def test_data_parallel_matches_one_device(tiny_data, tmp_path):
 def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):
     config = tiny_config("scorer_stats", tiny_data, num_steps=4, eval_every=4, checkpoint_every=4)
     config.model.cnn_size = 8
-    result = loop.train_and_evaluate(config, tmp_path / "stats")
+    result = cli.train(config, tmp_path / "stats")
     q = np.asarray(result.state.model_state["norm"]["quantiles"])
     assert q.shape[0] == scorer_models.QUANTILES and q.shape[1] > 50
     assert np.all(np.diff(q, axis=0) >= 0) and not np.allclose(q[:, 0], np.linspace(-5, 5, 64))
@@ -106,10 +144,8 @@ def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):
 
 
 def test_on_device_data_gives_the_same_run_as_the_host_pipeline(tiny_data, tmp_path):
-    host = loop.train_and_evaluate(
-        tiny_config("scorer", tiny_data, **{"data.augment": True}), tmp_path / "host"
-    )
-    dev = loop.train_and_evaluate(
+    host = cli.train(tiny_config("scorer", tiny_data, **{"data.augment": True}), tmp_path / "host")
+    dev = cli.train(
         tiny_config("scorer", tiny_data, **{"data.augment": True, "data.on_device": True}),
         tmp_path / "device",
     )
@@ -117,20 +153,30 @@ def test_on_device_data_gives_the_same_run_as_the_host_pipeline(tiny_data, tmp_p
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_bfloat16_compute_matches_float32_loss(tiny_data):
-    from cosmojax import tasks
-
-    f32 = tasks.build(tiny_config("scorer", tiny_data))
-    bf16 = tasks.build(tiny_config("scorer", tiny_data, dtype="bfloat16"))
-    state = f32.init_state(jax.random.PRNGKey(0))
-    batch = next(iter(f32.train_batches(0, 1)))
-    for t in (f32, bf16):
-        pred = t.model.apply({"params": state.params}, jnp.asarray(batch["image"]))
-        t.loss = float(jnp.mean(jnp.abs(pred - batch["target"])))
+def test_bfloat16_training_tracks_float32(tiny_data):
+    mesh = parallel.make_mesh()
+    batches = list(tasks.build(tiny_config("scorer", tiny_data)).train_batches(0, 4))
+    probe = jnp.asarray(batches[0]["image"])
+    preds = {}
+    for dtype in ("float32", "bfloat16"):
+        config = tiny_config("scorer", tiny_data, dtype=dtype)
+        config.optimizer.learning_rate = 3e-3
+        task = tasks.build(config)
+        state = jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(
+            jax.random.PRNGKey(0)
+        )
+        assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
+        preds[dtype, 0] = np.asarray(task.model.apply({"params": state.params}, probe))
+        step = parallel.data_parallel(task.train_step, mesh)
+        for batch in batches:
+            state, _ = step(state, parallel.shard_batch(batch, mesh))
+        assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(state.params))
+        pred = task.model.apply({"params": state.params}, probe)
         assert pred.dtype == jnp.float32
-    assert bf16.loss == pytest.approx(f32.loss, rel=0.02)
-    leaves = jax.tree.leaves(bf16.init_state(jax.random.PRNGKey(0)).params)
-    assert all(x.dtype == jnp.float32 for x in leaves)  # parameters stay float32
+        preds[dtype, 4] = np.asarray(pred)
+    moved = np.abs(preds["float32", 4] - preds["float32", 0]).mean()
+    gap = np.abs(preds["bfloat16", 4] - preds["float32", 4]).mean()
+    assert moved > 0.05 and gap < 0.1 * moved
 
 
 def test_reshape_max_pool_equals_flax_max_pool():
@@ -148,7 +194,7 @@ def test_reshape_max_pool_equals_flax_max_pool():
 def test_predictions_csv_format_ids_and_clipping(tiny_data, tmp_path):
     from cosmojax import predict, scoring
 
-    loop.train_and_evaluate(tiny_config("scorer", tiny_data, num_steps=2), tmp_path / "run")
+    cli.train(tiny_config("scorer", tiny_data, num_steps=2), tmp_path / "run")
     out = tmp_path / "pred.csv"
     predict.main(
         [
@@ -175,3 +221,60 @@ def test_predictions_csv_format_ids_and_clipping(tiny_data, tmp_path):
     assert np.all(s.score(np.zeros((3, 64, 64), np.uint8)) == 8.0)
     s.params["Dense_1"]["bias"] = s.params["Dense_1"]["bias"] - 1000.0
     assert np.all(s.score([np.zeros((30, 40), np.uint8)]) == 0.0)  # any size, list input
+
+
+def saved_scorer_run(data_dir, workdir, maes: dict[int, float], keep: int = 1):
+    """A scorer workdir with one checkpoint per step of ``maes`` (validation MAE),
+    written directly; the output bias of step ``s`` is ``s``."""
+    from cosmojax.train import checkpoint as ckpt_lib
+
+    config = tiny_config("scorer", data_dir)
+    task = tasks.build(config)
+    ckpt_lib.check_or_write_config(workdir, config)
+    state = task.init_state(jax.random.PRNGKey(0))
+    ckpt = ckpt_lib.Checkpoints(workdir, keep=keep, best_metric=task.best_metric)
+    for step, mae in maes.items():
+        params = {**state.params, "Dense_1": {**state.params["Dense_1"]}}
+        params["Dense_1"]["bias"] = jnp.full((1,), float(step))
+        meta = {"task": "scorer", "step": step}
+        ckpt.save(step, state.replace(params=params), meta, {"eval_mae": mae})
+    ckpt.close()
+    return workdir
+
+
+def test_scoring_compiles_once_per_shape(tiny_data, tmp_path):
+    import collections
+    import dataclasses
+
+    from cosmojax import scoring
+    from cosmojax.evaluation import metrics
+
+    loaded = scoring.load(saved_scorer_run(tiny_data, tmp_path / "run", {1: 1.0}))
+    traces = collections.Counter()
+
+    def apply_fn(*args, **kwargs):  # runs only while jax traces
+        traces["features" if kwargs.get("capture_intermediates") else "score"] += 1
+        return loaded.apply_fn(*args, **kwargs)
+
+    s = dataclasses.replace(loaded, apply_fn=apply_fn, batch_size=8)
+    rng = np.random.default_rng(0)
+    for n, size in [(3, 40), (8, 16), (13, 40), (20, 70)]:
+        assert s.score(rng.integers(0, 255, (n, size, size), dtype=np.uint8)).shape == (n,)
+    s.params = jax.tree.map(lambda x: x + 1.0, s.params)  # parameters are arguments
+    s.score(np.zeros((2, 16, 16), np.uint8))
+    for n in (3, 13):
+        feats = metrics.penultimate_features(s, np.zeros((n, 40, 40), np.uint8))
+        assert feats.shape == (n, 100)
+    assert traces == {"score": 1, "features": 1}
+
+
+def test_best_checkpoint_is_kept_and_scoring_loads_it(tiny_data, tmp_path):
+    from cosmojax import restore, scoring
+
+    workdir = saved_scorer_run(tiny_data, tmp_path / "run", {1: 2.0, 2: 0.5, 3: 1.0, 4: 3.0})
+    assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()) == [2, 4]
+    s = scoring.load(workdir)
+    assert s.step == 2 and float(s.params["Dense_1"]["bias"][0]) == 2.0
+    _, latest, step = restore.load_run(workdir)
+    assert step == 4 and float(latest.params["Dense_1"]["bias"][0]) == 4.0
+    assert not hasattr(latest, "opt_state")  # inference reads no optimizer state

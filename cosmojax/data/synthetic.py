@@ -445,6 +445,51 @@ def _work(job):
     return split, index, target
 
 
+def _check_arguments(out: Path, counts: dict, query_truth) -> None:
+    for split, n in counts.items():
+        if n < 1:
+            raise ValueError(f"--{split} must be at least 1, got {n}")
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out}: already exists and is not empty")
+    if query_truth is not None:
+        qt = Path(query_truth).expanduser().resolve()
+        if out == qt.parent or out in qt.parents:
+            raise ValueError(f"--query_truth {qt} must lie outside the data folder {out}")
+
+
+def _plan(counts: dict, seed: int, folder: Path, size: int) -> tuple[list, dict]:
+    """``(jobs, ids per split)``: one job per image, ids drawn once for all splits."""
+    ids = make_ids(sum(counts.values()), seed)
+    jobs, split_ids, start = [], {}, 0
+    for split, n in counts.items():
+        split_ids[split] = ids[start : start + n]
+        for i, kind in enumerate(split_plan(split, n, seed)):
+            jobs.append((seed, split, i, kind, split_ids[split][i], str(folder), size))
+        start += n
+    return jobs, split_ids
+
+
+def _run_jobs(jobs: list, counts: dict, workers: int, desc: str, progress: bool) -> dict:
+    """Renders and writes every image; returns the targets per split, in index order."""
+    from tqdm import tqdm
+
+    targets = {s: np.zeros(n, np.float64) for s, n in counts.items()}
+    bar = tqdm(total=len(jobs), desc=desc, unit="img", disable=not progress, file=sys.stderr)
+    if workers > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(workers) as pool:
+            for split, index, target in pool.imap_unordered(_work, jobs, chunksize=4):
+                targets[split][index] = target
+                bar.update()
+    else:
+        for job in jobs:
+            split, index, target = _work(job)
+            targets[split][index] = target
+            bar.update()
+    bar.close()
+    return targets
+
+
 def generate(
     out: str | os.PathLike,
     *,
@@ -460,51 +505,16 @@ def generate(
     """Writes the data set to ``out`` atomically (temporary folder, then rename)."""
     out = Path(out).expanduser().resolve()
     counts = {"labeled": labeled, "scored": scored, "query": query}
-    for split, n in counts.items():
-        if n < 1:
-            raise ValueError(f"--{split} must be at least 1, got {n}")
-    if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out}: already exists and is not empty")
-    if query_truth is not None:
-        qt = Path(query_truth).expanduser().resolve()
-        if out == qt.parent or out in qt.parents:
-            raise ValueError(f"--query_truth {qt} must lie outside the data folder {out}")
+    _check_arguments(out, counts, query_truth)
     _raw_table()  # build once here; spawned workers build their own
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     for split in counts:
         (tmp / split).mkdir(parents=True)
-    ids = make_ids(sum(counts.values()), seed)
-    jobs, split_ids, start = [], {}, 0
-    for split, n in counts.items():
-        split_ids[split] = ids[start : start + n]
-        for i, kind in enumerate(split_plan(split, n, seed)):
-            jobs.append((seed, split, i, kind, split_ids[split][i], str(tmp), size))
-        start += n
-    targets = {s: np.zeros(n, np.float64) for s, n in counts.items()}
+    jobs, split_ids = _plan(counts, seed, tmp, size)
     workers = workers or os.cpu_count() or 1
     try:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(jobs),
-            desc=f"synthetic -> {out.name}",
-            unit="img",
-            disable=not progress,
-            file=sys.stderr,
-        )
-        if workers > 1:
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(workers) as pool:
-                for split, index, target in pool.imap_unordered(_work, jobs, chunksize=4):
-                    targets[split][index] = target
-                    bar.update()
-        else:
-            for job in jobs:
-                split, index, target = _work(job)
-                targets[split][index] = target
-                bar.update()
-        bar.close()
+        targets = _run_jobs(jobs, counts, workers, f"synthetic -> {out.name}", progress)
         layout.write_csv(tmp / "labeled.csv", split_ids["labeled"], targets["labeled"], digits=1)
         layout.write_csv(tmp / "scored.csv", split_ids["scored"], targets["scored"])
         if out.exists():

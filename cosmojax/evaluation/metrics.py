@@ -121,7 +121,7 @@ def frechet_distance(mu1, cov1, mu2, cov2, eps: float = 1e-6) -> float:
     diff = mu1 - mu2
     with warnings.catch_warnings():  # singular products are handled below
         warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
-        covmean, _ = scipy.linalg.sqrtm(cov1 @ cov2, disp=False)
+        covmean = scipy.linalg.sqrtm(cov1 @ cov2)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(cov1)) * eps
         covmean = scipy.linalg.sqrtm((cov1 + offset) @ (cov2 + offset))
@@ -163,25 +163,6 @@ def mean_nn_distance(queries: np.ndarray, bank: np.ndarray) -> float:
 
 
 def penultimate_features(scorer, images) -> np.ndarray:
-    """A scorer's last hidden layer (the input of its final dense layer) for uint8 images."""
-    x = np.stack([scorer.prepare(im) for im in images])[..., None]
-
-    @jax.jit
-    def fn(params, model_state, batch):
-        _, inter = scorer.apply_fn(
-            {"params": params, **model_state},
-            batch,
-            capture_intermediates=True,
-            mutable=["intermediates"],
-        )
-        inter = inter["intermediates"]
-        dense = sorted(
-            (k for k in inter if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1])
-        )
-        return inter[dense[-2]]["__call__"][0]
-
-    out = [
-        np.asarray(fn(scorer.params, scorer.model_state, x[i : i + 64]))
-        for i in range(0, len(x), 64)
-    ]
-    return np.concatenate(out).astype(np.float64)
+    """A scorer's last hidden layer (the input of its final dense layer) for uint8
+    images, in the scorer's fixed-size batches (compiled once per scorer)."""
+    return scorer.penultimate(images).astype(np.float64)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cosmojax.configlib import ConfigError
 from cosmojax.evaluation import statistics
 
 xavier = nn.initializers.xavier_uniform()
@@ -153,7 +154,7 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
         from cosmojax.models import gan
 
         if cfg.size != 0 and cfg.size != resolution:
-            raise ValueError(f"model.size {cfg.size} must equal data.resolution {resolution}")
+            raise ConfigError(f"model.size {cfg.size} must equal data.resolution {resolution}")
         return gan.CriticScorer(
             size=cfg.size, ndf=cfg.ndf, head_width=cfg.head_width, frozen=cfg.frozen, dtype=dtype
         )
@@ -168,6 +169,6 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
             use_cnn=cfg.use_cnn,
             dtype=dtype,
         )
-    raise ValueError(
+    raise ConfigError(
         f"model.name: unknown scorer {cfg.name!r}; expected 'paper_cnn', 'stats' or 'gan_critic'"
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 
+from cosmojax.configlib import ConfigError
+
 TASKS = {
     "scorer": "cosmojax.tasks.scorer:ScorerTask",
     "vae": "cosmojax.tasks.vae:VAETask",
@@ -18,7 +20,7 @@ TASKS = {
 def build(config):
     """The task object for ``config.task``."""
     if config.task not in TASKS:
-        raise ValueError(
+        raise ConfigError(
             f"config.task: unknown task {config.task!r}; expected one of {', '.join(sorted(TASKS))}"
         )
     module, name = TASKS[config.task].split(":")

@@ -9,10 +9,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cosmojax.configlib import ConfigError
 from cosmojax.data import augment as augment_lib
 from cosmojax.data import pipeline
+from cosmojax.models import gan as gan_models
 from cosmojax.models import scorer as scorer_models
 from cosmojax.tasks.base import Task
+from cosmojax.train import checkpoint as ckpt_lib
 from cosmojax.train import parallel
 from cosmojax.train import state as state_lib
 from cosmojax.train.state import TrainState
@@ -35,8 +38,8 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, augment: bool):
     params = optax.apply_updates(state.params, updates)
     metrics = {
         "loss": loss,
-        "grad_norm": optax.global_norm(grads),
-        "param_norm": optax.global_norm(params),
+        "grad_norm": optax.tree.norm(grads),
+        "param_norm": optax.tree.norm(params),
     }
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
@@ -54,6 +57,37 @@ def eval_step(state: TrainState, batch, *, apply_fn, constant: float):
     return parallel.psum(sums)
 
 
+def _is_bn(x) -> bool:
+    return isinstance(x, dict) and set(x) == {"mean", "var"}
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _bn_update(disc, params, stats, images):
+    """The discriminator's BatchNorm statistics after one training-mode pass."""
+    _, upd = disc.apply(
+        {"params": params, "batch_stats": stats},
+        images,
+        train=True,
+        method="features",
+        mutable=["batch_stats"],
+    )
+    return upd["batch_stats"]
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _stats_features(model, variables, images):
+    """The statistics scorer's raw features (parameters are arguments, not constants)."""
+    return model.apply(variables, images, method=scorer_models.StatsScorer.features)
+
+
+def _critic_labels(params) -> dict:
+    """``frozen`` for the discriminator backbone, ``train`` for the head."""
+    return {
+        k: jax.tree.map(lambda _, k=k: "frozen" if k == "backbone" else "train", v)
+        for k, v in params.items()
+    }
+
+
 class ScorerTask(Task):
     name = "scorer"
     best_metric = "eval_mae"
@@ -61,6 +95,12 @@ class ScorerTask(Task):
     def __init__(self, config):
         super().__init__(config)
         self.model = scorer_models.build(config.model, config.data.resolution, self.dtype)
+        if config.model.name == "gan_critic" and config.model.frozen:
+            # No update at all for the backbone: a zero gradient alone would still
+            # let AdamW's weight decay shrink it.
+            self.tx = optax.multi_transform(
+                {"train": self.tx, "frozen": optax.set_to_zero()}, _critic_labels
+            )
         self.train_step = functools.partial(
             train_step, apply_fn=self.model.apply, tx=self.tx, augment=bool(config.data.augment)
         )
@@ -93,45 +133,74 @@ class ScorerTask(Task):
             return self._init_feature_norm(state)
         if self.config.model.name != "gan_critic":
             return state
-        from cosmojax import restore
-
         gan_dir = self.config.model.gan_workdir
         if not gan_dir:
-            raise ValueError("model.gan_workdir: give the workdir of a trained GAN")
-        gan_task, gan_state, gan_step = restore.load_run(gan_dir)
-        if gan_task.name != "gan":
-            raise ValueError(f"model.gan_workdir: {gan_dir} holds a {gan_task.name!r} run")
+            raise ConfigError("model.gan_workdir: give the workdir of a trained GAN")
+        try:
+            gan_task = ckpt_lib.load_config(gan_dir).get("task")
+            if gan_task != "gan":
+                raise ConfigError(f"model.gan_workdir: {gan_dir} holds a {gan_task!r} run")
+            gan, gan_step = ckpt_lib.restore_params(gan_dir)
+        except FileNotFoundError as e:
+            raise ConfigError(f"model.gan_workdir: {e}") from None
         params = dict(state.params)
         stats = {k: dict(v) for k, v in state.model_state.items()}
-        want = params["backbone"]
-        params["backbone"] = {k: gan_state.params["d"][k] for k in want}
-        stats["batch_stats"]["backbone"] = {
-            k: gan_state.model_state["d"][k] for k in stats["batch_stats"]["backbone"]
-        }
+        params["backbone"] = {k: gan.params["d"][k] for k in params["backbone"]}
+        stats["batch_stats"]["backbone"] = self._real_batch_stats(
+            params["backbone"],
+            {k: gan.model_state["d"][k] for k in stats["batch_stats"]["backbone"]},
+        )
         print(
             f"Critic scorer: discriminator of {gan_dir} (step {gan_step}), "
-            f"{'frozen' if self.config.model.frozen else 'fine-tuned'}",
+            f"{'frozen' if self.config.model.frozen else 'fine-tuned'}, "
+            "BatchNorm statistics of real images",
             flush=True,
         )
         new = state.replace(params=params, opt_state=self.tx.init(params), model_state=stats)
         return jax.device_put(new, jax.tree.map(lambda x: x.sharding, state))
 
-    def _init_feature_norm(self, state: TrainState, n: int = 1024) -> TrainState:
-        """Quantiles of the statistics over ``n`` training images."""
+    def _init_batches(self, n: int = 1024, batch: int = 64):
+        """Images of up to ``n`` training examples in fixed-size batches (the data-
+        dependent initialisations; a seeded choice, the same on every host)."""
         pick = np.random.default_rng(self.config.seed).permutation(len(self.train))[:n]
-        feats_fn = jax.jit(
-            lambda x: self.model.apply(
-                {"params": state.params, **state.model_state},
-                x,
-                method=scorer_models.StatsScorer.features,
-            )
+        for idx in np.array_split(pick, max(1, len(pick) // batch)):
+            yield pipeline.gather(self.train, idx)["image"]
+
+    def _real_batch_stats(self, backbone, gan_stats):
+        """BatchNorm statistics of the critic's backbone on real images.
+
+        The GAN's running averages come from the discriminator's training
+        passes, most of them on generated images, so they describe a mixture
+        that a scorer never sees. Instead each BatchNorm layer's mean and variance
+        are measured on training images of this data set, in training mode
+        (each layer normalised by its batch statistics, as the discriminator
+        was trained) and pooled over the batches: the mean of the batch means,
+        and the mean of the batch variances plus the variance of the batch means.
+        """
+        disc = gan_models.Discriminator(self.model.size, self.model.ndf, dtype=self.dtype)
+        zeros = jax.tree.map(jnp.zeros_like, gan_stats)
+        ones = jax.tree.map(jnp.ones_like, gan_stats)
+        batches = []
+        for images in self._init_batches():
+            x = jnp.asarray(images) * 2.0 - 1.0  # the GAN's [-1, 1] range
+            new0, new1 = (_bn_update(disc, backbone, s, x) for s in (zeros, ones))
+            # an update is momentum * old + (1 - momentum) * the batch's statistic
+            batches.append(jax.tree.map(lambda a, b: np.asarray(a / (1.0 - (b - a))), new0, new1))
+        stacked = jax.tree.map(lambda *b: np.stack(b), *batches)  # [batches, channels]
+        return jax.tree.map(
+            lambda s: {
+                "mean": jnp.asarray(s["mean"].mean(0), jnp.float32),
+                "var": jnp.asarray(s["var"].mean(0) + s["mean"].var(0), jnp.float32),
+            },
+            stacked,
+            is_leaf=_is_bn,
         )
-        chunks = np.array_split(pick, max(1, len(pick) // 64))
+
+    def _init_feature_norm(self, state: TrainState) -> TrainState:
+        """Quantiles of the statistics over up to 1024 training images."""
+        variables = {"params": state.params, **state.model_state}
         feats = np.concatenate(
-            [
-                np.asarray(feats_fn(self.train.images[idx].astype(np.float32)[..., None]))
-                for idx in chunks
-            ]
+            [np.asarray(_stats_features(self.model, variables, x)) for x in self._init_batches()]
         )
         levels = np.linspace(0.0, 1.0, scorer_models.QUANTILES)
         norm = {"quantiles": np.quantile(feats, levels, axis=0).astype(np.float32)}

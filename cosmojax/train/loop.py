@@ -1,10 +1,11 @@
 """The one training loop that the scorer, VAE and GAN scripts share.
 
-A task (``cosmojax.tasks.<name>``) supplies the pieces: ``init_state(rng)``,
-the per-device ``train_step(state, batch)``, its data, ``evaluate(state)`` and
-optional hooks. This loop owns everything else: the mesh, restore-or-init,
-batches, the jitted data-parallel step, metrics and progress, evaluation,
-checkpoints, the workdir lock, signals and the non-finite guard.
+A task (``cosmojax.tasks.<name>``, built by the entry point and passed in as
+``task=``) supplies the pieces: ``init_state(rng)``, the per-device
+``train_step(state, batch)``, its data, ``evaluate(state)`` and optional hooks.
+This loop owns everything else: the mesh, restore-or-init, batches, the jitted
+data-parallel step, metrics and progress, evaluation, checkpoints, the workdir
+lock, signals and the non-finite guard.
 
 Determinism: batch ``k`` and the step's PRNG key (``TrainState.step_key``)
 depend only on the seed and ``k``; evaluation never changes the state. A run
@@ -19,6 +20,7 @@ import math
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import jax
@@ -91,7 +93,6 @@ def _meta(task, config, step: int) -> dict:
     return {
         "task": config.task,
         "step": int(step),
-        "data_step": int(step),
         "seed": int(config.seed),
         "model": task.describe(),
     }
@@ -114,9 +115,18 @@ def _check_finite(step: int, values: dict, keys, workdir, ckpt):
 
 
 def train_and_evaluate(config, workdir: str | Path, *, task=None) -> TrainResult:
-    """Trains ``config.task`` in ``workdir``, resuming from its latest checkpoint."""
-    from cosmojax import tasks
+    """Trains ``task`` (built from ``config`` by the caller, e.g. ``cosmojax.cli.train``)
+    in ``workdir``, resuming from its latest checkpoint."""
+    if task is None:
+        warnings.warn(
+            "train_and_evaluate without task= is deprecated; pass task=tasks.build(config) "
+            "or call cosmojax.cli.train(config, workdir)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from cosmojax import tasks  # the one upward import, kept only for old callers
 
+        task = tasks.build(config)
     workdir = Path(workdir).absolute()
     is_main = jax.process_index() == 0
     lock = locks.WorkdirLock(workdir) if is_main else contextlib.nullcontext()
@@ -127,10 +137,7 @@ def train_and_evaluate(config, workdir: str | Path, *, task=None) -> TrainResult
                 "lock; taking over.",
                 file=sys.stderr,
             )
-        ckpt_lib.check_or_write_config(workdir, config, write=False)
-        task = task or tasks.build(config)
-        if is_main:
-            ckpt_lib.check_or_write_config(workdir, config, write=True)
+        ckpt_lib.check_or_write_config(workdir, config, write=is_main)
         ckpt = ckpt_lib.Checkpoints(
             workdir, keep=config.keep_checkpoints, best_metric=task.best_metric
         )
@@ -140,24 +147,72 @@ def train_and_evaluate(config, workdir: str | Path, *, task=None) -> TrainResult
             ckpt.close()
 
 
-def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
-    mesh = parallel.make_mesh()
+def _restore_or_init(task, config, workdir, ckpt, mesh, is_main):
+    """The state of the latest checkpoint, else a fresh (data-initialised) one."""
     rng = jax.random.PRNGKey(config.seed)
+    latest = ckpt.latest_step()
+    if latest is None:
+        state = jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(rng)
+        return task.after_init(state)
     abstract = ckpt_lib.abstract_like(
         jax.eval_shape(task.init_state, rng), parallel.replicated(mesh)
     )
-    latest = ckpt.latest_step()
-    if latest is not None:
-        state, meta = ckpt.restore(latest, abstract)
-        if meta.get("task") != config.task:
-            raise ckpt_lib.ResumeError(
-                f"{workdir}: checkpoint {latest} is a {meta.get('task')!r} run, not {config.task!r}"
-            )
-        if is_main:
-            print(f"Resuming {config.task} from step {latest} in {workdir}", flush=True)
-    else:
-        state = jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))(rng)
-        state = task.after_init(state)
+    state, meta = ckpt.restore(latest, abstract)
+    if meta.get("task") != config.task:
+        raise ckpt_lib.ResumeError(
+            f"{workdir}: checkpoint {latest} is a {meta.get('task')!r} run, not {config.task!r}"
+        )
+    if is_main:
+        print(f"Resuming {config.task} from step {latest} in {workdir}", flush=True)
+    return state
+
+
+def _step_and_batches(task, config, mesh, start: int):
+    """The jitted data-parallel step and its batches from ``start``: host batches
+    through tf.data, or indices into a training set held on the devices."""
+    on_device = bool(config.data.get("on_device", False))
+    step_fn = parallel.data_parallel(task.train_step, mesh, resident=on_device)
+    if not on_device:
+        return step_fn, task.train_batches(start_step=start, num_steps=int(config.num_steps))
+    resident = parallel.resident_data(task.train, mesh)
+    return (
+        lambda state, batch: step_fn(state, batch, resident),
+        task.index_batches(start_step=start),
+    )
+
+
+class _Metrics:
+    """Per-step values, read one step late so the device stays a step ahead, checked
+    for non-finite values and averaged over the log window."""
+
+    def __init__(self, task, config, workdir, ckpt):
+        self.task, self.workdir, self.ckpt = task, workdir, ckpt
+        self.window = metrics_lib.Window(config.batch_size)
+        self.pending = None
+
+    def add(self, step, values):
+        self.drain()
+        self.pending = (step, values)
+
+    def drain(self):
+        if self.pending is not None:
+            step, values = self.pending
+            values = parallel.host_local(values)
+            _check_finite(step, values, self.task.finite_metrics, self.workdir, self.ckpt)
+            self.window.add(values)
+            self.pending = None
+
+    def summary(self, step):
+        self.drain()
+        summary = self.window.summary()
+        if summary:
+            summary["learning_rate"] = self.task.learning_rate(step)
+        return summary
+
+
+def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
+    mesh = parallel.make_mesh()
+    state = _restore_or_init(task, config, workdir, ckpt, mesh, is_main)
     start, num_steps = int(parallel.host_local(state.step)), int(config.num_steps)
     writer = metrics_lib.MetricWriter(workdir, enabled=is_main, start_step=start)
     eval_metrics: dict = {}
@@ -166,55 +221,26 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
             print(f"{workdir}: already at step {start} >= num_steps {num_steps}; nothing to do.")
         writer.close()
         return TrainResult(state, start, False, eval_metrics)
-
-    on_device = bool(config.data.get("on_device", False))
-    step_fn = parallel.data_parallel(task.train_step, mesh, resident=on_device)
-    if on_device:  # the training set lives on the devices; only indices travel
-        resident = parallel.resident_data(task.train, mesh)
-        gather_step = step_fn
-        step_fn = lambda state, batch: gather_step(state, batch, resident)  # noqa: E731
-        batches = task.index_batches(start_step=start)
-    else:
-        batches = task.train_batches(start_step=start, num_steps=num_steps)
+    step_fn, batches = _step_and_batches(task, config, mesh, start)
     bar = metrics_lib.progress(start, num_steps, task.name, enabled=is_main)
-    window = metrics_lib.Window(config.batch_size)
-    pending = None
-
-    def drain():
-        nonlocal pending
-        if pending is not None:
-            step, values = pending
-            values = parallel.host_local(values)
-            _check_finite(step, values, task.finite_metrics, workdir, ckpt)
-            window.add(values)
-            pending = None
-
+    values = _Metrics(task, config, workdir, ckpt)
     step = start
     try:
         for step in range(start + 1, num_steps + 1):
-            batch = parallel.shard_batch(next(batches), mesh)
-            state, values = step_fn(state, batch)
-            drain()  # the previous step's metrics: the device stays one step ahead
-            pending = (step, values)
+            state, out = step_fn(state, parallel.shard_batch(next(batches), mesh))
+            values.add(step, out)  # checks the previous step's values
             stopping = stop.requested(step, ckpt)  # decided once per step, so it is acted on
             is_eval = step % config.eval_every == 0 or step == num_steps
             is_ckpt = step % config.checkpoint_every == 0 or step == num_steps or stopping
             bar.update(1)
             if step % config.log_every == 0 or is_eval or is_ckpt:
-                drain()
-                summary = window.summary()
+                summary = values.summary(step)
                 if summary:
-                    summary["learning_rate"] = task.learning_rate(step)
                     writer.write(step, summary)
                     bar.set_postfix_str(metrics_lib.short(summary))
             metrics = None
             if is_eval:
-                eval_metrics = task.evaluate(state)
-                metrics = eval_metrics
-                writer.write(step, eval_metrics)
-                if is_main:
-                    bar.write(f"step {step}: {metrics_lib.short(eval_metrics)}", file=sys.stderr)
-                task.on_eval(state, step, workdir, writer)
+                eval_metrics = metrics = _evaluate(task, state, step, workdir, writer, bar, is_main)
             if is_ckpt or is_eval:
                 ckpt.save(step, state, _meta(task, config, step), metrics)
             if stopping:
@@ -234,3 +260,12 @@ def _run(task, config, workdir, ckpt, stop, is_main) -> TrainResult:
         return TrainResult(state, step, True, eval_metrics)
     task.on_end(state, workdir)
     return TrainResult(state, step, False, eval_metrics)
+
+
+def _evaluate(task, state, step, workdir, writer, bar, is_main) -> dict:
+    eval_metrics = task.evaluate(state)
+    writer.write(step, eval_metrics)
+    if is_main:
+        bar.write(f"step {step}: {metrics_lib.short(eval_metrics)}", file=sys.stderr)
+    task.on_eval(state, step, workdir, writer)
+    return eval_metrics

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import optax
 
+from cosmojax.configlib import ConfigError
+
 
 def schedule(cfg, num_steps: int):
-    lr = cfg.learning_rate
-    if cfg.get("schedule", "constant") == "constant":
-        base = optax.constant_schedule(lr)
-    elif cfg.schedule == "cosine":
-        base = optax.cosine_decay_schedule(
-            lr, max(1, num_steps - cfg.get("warmup_steps", 0)), alpha=cfg.get("final_fraction", 0.0)
+    """Linear warmup from 0 over ``warmup_steps``, then the learning rate held
+    (``constant``) or cosine-decayed to ``final_fraction`` of it at ``num_steps``."""
+    lr, warmup = cfg.learning_rate, cfg.get("warmup_steps", 0)
+    name = cfg.get("schedule", "constant")
+    if name == "cosine":
+        return optax.warmup_cosine_decay_schedule(
+            0.0,
+            lr,
+            warmup,
+            warmup + max(1, num_steps - warmup),
+            end_value=lr * cfg.get("final_fraction", 0.0),
         )
-    else:
-        raise ValueError(
-            f"optimizer.schedule: expected 'constant' or 'cosine', got {cfg.schedule!r}"
-        )
-    warmup = cfg.get("warmup_steps", 0)
-    if warmup:
-        return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), base], [warmup])
-    return base
+    if name == "constant":
+        if warmup:
+            return optax.warmup_constant_schedule(0.0, lr, warmup)
+        return optax.constant_schedule(lr)  # a schedule: the optimizer state keeps its step count
+    raise ConfigError(f"optimizer.schedule: expected 'constant' or 'cosine', got {name!r}")
 
 
 def build(cfg, num_steps: int) -> tuple[optax.GradientTransformation, callable]:
@@ -33,7 +37,7 @@ def build(cfg, num_steps: int) -> tuple[optax.GradientTransformation, callable]:
             lr_fn, b1=cfg.b1, b2=cfg.b2, eps=cfg.get("eps", 1e-8), weight_decay=cfg.weight_decay
         )
     else:
-        raise ValueError(f"optimizer.name: expected 'adam' or 'adamw', got {cfg.name!r}")
+        raise ConfigError(f"optimizer.name: expected 'adam' or 'adamw', got {cfg.name!r}")
     if cfg.get("grad_clip_norm", 0.0):
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
     return tx, lr_fn

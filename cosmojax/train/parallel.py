@@ -74,13 +74,6 @@ def resident_data(split, mesh) -> dict:
     )
 
 
-def data_parallel_apply(fn, mesh):
-    """``fn(state, batch) -> out`` per device with ``out`` split like the batch (inference)."""
-    return jax.jit(
-        jax.shard_map(fn, mesh=mesh, in_specs=(P(), P(AXIS)), out_specs=P(AXIS), check_vma=False)
-    )
-
-
 def shard_batch(batch: dict, mesh) -> dict:
     """This process's rows of a global batch -> global arrays split over ``data``.
 
