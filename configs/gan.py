@@ -5,7 +5,11 @@
 Radford et al.: z of 100 dims, transposed convolutions with BatchNorm and
 ReLU to tanh; strided convolutions with LeakyReLU 0.2 and BatchNorm (not on
 the first layer); non-saturating BCE; Adam lr 2e-4, beta1 0.5; batch 64.
-Trained on the same images as the VAE (label 1, and scored >= 2.5).
+Trained on the same images as the VAE (label 1, and scored >= 2.5), in the
+same representation: block-max pooled and log-stretched (see configs/vae.py).
+The discriminator sees real and fake images in one joint batch, so its
+BatchNorm cannot normalise away what tells them apart; one-sided label
+smoothing (0.9) keeps it from saturating at once.
 """
 
 from cosmojax import configlib
@@ -18,10 +22,17 @@ def get_config():
     c.checkpoint_every = 1000
     c.data.resolution = 64
     c.data.score_threshold = 2.5
+    c.data.downsample = "max"
+    c.data.intensity_map = "log"
+    c.data.intensity_scale = 0.02
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5
     c.model.nz = 100
     c.model.ngf = 64
     c.model.ndf = 64
-    c.model.label_smoothing = 0.0  # one-sided: real target 1 - label_smoothing
+    c.model.loss = "bce"  # or "wgan_gp" (configs/wgan.py)
+    c.model.d_norm = "batch"  # "batch", "layer" or "none"
+    c.model.n_critic = 1  # critic updates per generator update
+    c.model.gp_weight = 10.0  # wgan_gp: the gradient penalty's lambda
+    c.model.label_smoothing = 0.1  # one-sided: real target 1 - label_smoothing
     return c

@@ -5,6 +5,10 @@ from __future__ import annotations
 import ml_collections
 
 
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the field (``a.b: ...``)."""
+
+
 def base(task: str) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.task = task
@@ -16,6 +20,7 @@ def base(task: str) -> ml_collections.ConfigDict:
     c.checkpoint_every = 500
     c.log_every = 50
     c.keep_checkpoints = 3  # the latest k, plus the best by the validation metric
+    c.eval_generated = 64  # generators: images in the fixed sample that picks checkpoints
     c.dtype = "float32"  # or "bfloat16": bf16 compute, f32 parameters and optimizer state
 
     c.data = ml_collections.ConfigDict()
@@ -25,6 +30,10 @@ def base(task: str) -> ml_collections.ConfigDict:
     c.data.split_seed = 0
     c.data.augment = False  # random flips and 90-degree rotations
     c.data.on_device = False  # keep the training set on the accelerators (no host pipeline)
+    # What a model sees (cosmojax/data/resample.py, cosmojax/data/intensity.py):
+    c.data.downsample = "area"  # 1000 -> resolution by "area" averages or block "max"
+    c.data.intensity_map = "linear"  # or "log", "stretch"; exact inverse on the way out
+    c.data.intensity_scale = 0.01  # the map's constant a (intensities in [0, 1])
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"

@@ -76,10 +76,28 @@ def at_resolution(images: np.ndarray, resolution: int) -> np.ndarray:
     )
 
 
-def compare(real_a, real_b, gen, scorer=None) -> dict:
-    """All metrics for generated images vs real half A, and real half B vs A."""
-    sa, sb, sg = (metrics.image_statistics(x) for x in (real_a, real_b, gen))
-    va, vb, vg = (metrics.stat_vectors(s) for s in (sa, sb, sg))
+def real_side(real_a, real_b, scorer=None) -> dict:
+    """What ``compare`` needs of the real images, computed once for any number of
+    generators: statistics, vectors, memorisation thumbnails, scorer features."""
+    sa, sb = (metrics.image_statistics(x) for x in (real_a, real_b))
+    side = {
+        "stats": (sa, sb),
+        "vectors": (metrics.stat_vectors(sa), metrics.stat_vectors(sb)),
+        "small": (metrics.small(real_a), metrics.small(real_b)),
+    }
+    if scorer is not None:
+        side["features"] = tuple(metrics.penultimate_features(scorer, x) for x in (real_a, real_b))
+        side["real_scores"] = scorer.score(real_b)
+    return side
+
+
+def compare(real_a, real_b, gen, scorer=None, *, real: dict | None = None) -> dict:
+    """All metrics for generated images vs real half A, and real half B vs A
+    (``real``: :func:`real_side` of the same halves, to reuse across generators)."""
+    real = real_side(real_a, real_b, scorer) if real is None else real
+    (sa, sb), (va, vb) = real["stats"], real["vectors"]
+    sg = metrics.image_statistics(gen)
+    vg = metrics.stat_vectors(sg)
     out = {
         "statistics_frechet": {
             "generated_vs_real": metrics.frechet(va, vg),
@@ -92,7 +110,7 @@ def compare(real_a, real_b, gen, scorer=None) -> dict:
             "generated_vs_real": float(metrics.per_bin_difference(sa[key], sg[key]).max()),
             "real_vs_real": float(metrics.per_bin_difference(sa[key], sb[key]).max()),
         }
-    na, nb, ng = (metrics.small(x) for x in (real_a, real_b, gen))
+    (na, nb), ng = real["small"], metrics.small(gen)
     held_out = metrics.mean_nn_distance(nb, na)
     generated = metrics.mean_nn_distance(ng, na)
     out["memorisation"] = {
@@ -101,14 +119,14 @@ def compare(real_a, real_b, gen, scorer=None) -> dict:
         "ratio": generated / max(held_out, 1e-12),
     }
     if scorer is not None:
-        fa, fb, fg = (metrics.penultimate_features(scorer, x) for x in (real_a, real_b, gen))
+        (fa, fb), fg = real["features"], metrics.penultimate_features(scorer, gen)
         out["domain_frechet"] = {
             "generated_vs_real": metrics.frechet(fa, fg),
             "real_vs_real": metrics.frechet(fa, fb),
         }
         out["scores"] = {
             "generated": metrics.score_summary(scorer.score(gen)),
-            "real": metrics.score_summary(scorer.score(real_b)),
+            "real": metrics.score_summary(real["real_scores"]),
         }
     out["means"] = {
         "real": {k: sa[k].mean(0).tolist() for k in sa},

@@ -54,10 +54,11 @@ def generate(
     bar = tqdm(total=num, desc="generating", unit="img", disable=not progress, file=sys.stderr)
     while len(kept) < num and drawn < max_candidates:
         key, sub = jax.random.split(key)
-        small = generator.decode_float(generator.latents(sub, batch))
+        small = generator.sample_float(sub, batch)
         drawn += len(small)
         passed_here = len(small)
-        big = np.stack([upscale_lib.upscale(im, size, method) for im in small])
+        how = generator.config.data.get("downsample", "area")
+        big = np.stack([upscale_lib.upscale(im, size, method, downsample=how) for im in small])
         if min_score is not None:
             s = scorer.score(big)
             keep = s >= min_score

@@ -40,6 +40,8 @@ class Generator:
     encode_fn: object | None  # (params, x) -> (mean, logvar), or None for GANs
     latent_dim: int
     step: int
+    draw_fn: object | None = None  # (params, model_state, z, key) -> a draw from p(x | z)
+    latent_prior: dict | None = None  # {"mean", "scale_tril"}: fitted prior; None = N(0, I)
 
     @property
     def resolution(self) -> int:
@@ -56,8 +58,16 @@ class Generator:
         return jax.jit(self.encode_fn)
 
     def latents(self, key, n: int) -> jax.Array:
-        """``n`` latents from the prior N(0, I)."""
-        return jax.random.normal(key, (n, self.latent_dim), jnp.float32)
+        """``n`` latents from the prior: N(0, I), or, for a VAE trained with
+        ``model.latent_prior="fitted"``, the Gaussian fitted to its training
+        images' posterior means at the restored step."""
+        eps = jax.random.normal(key, (n, self.latent_dim), jnp.float32)
+        if self.latent_prior is None:
+            return eps
+        p = self.latent_prior
+        return (
+            jnp.asarray(p["mean"], jnp.float32) + eps @ jnp.asarray(p["scale_tril"], jnp.float32).T
+        )
 
     def decode_float(self, z) -> np.ndarray:
         """Intensities in [0, 1], float32 ``[N, r, r]``."""
@@ -65,25 +75,42 @@ class Generator:
         return np.asarray(self._decode(self.params, self.model_state, z))[..., 0]
 
     def decode(self, z) -> np.ndarray:
-        """Latents ``[N, latent_dim]`` (or one ``[latent_dim]``) -> uint8 images."""
+        """Latents ``[N, latent_dim]`` (or one ``[latent_dim]``) -> uint8 images: the
+        decoder's most probable image (no pixel noise)."""
         return to_uint8(self.decode_float(z))
 
+    @functools.cached_property
+    def _draw(self):
+        return None if self.draw_fn is None else jax.jit(self.draw_fn)
+
+    def sample_float(self, key, n: int) -> np.ndarray:
+        """``n`` draws from the model, intensities in [0, 1], float32 ``[n, r, r]``:
+        z from the prior, then x from p(x | z) (for likelihoods whose draws are
+        images, such as the zero-inflated one; otherwise the decoded image)."""
+        k_z, k_x = jax.random.split(key)
+        z = self.latents(k_z, n)
+        if self._draw is None:
+            return self.decode_float(z)
+        return np.asarray(self._draw(self.params, self.model_state, z, k_x))[..., 0]
+
     def sample(self, key, n: int) -> np.ndarray:
-        """``n`` images from the prior; the same key gives the same images."""
-        return self.decode(self.latents(key, n))
+        """``n`` images from the model (uint8); the same key gives the same images."""
+        return to_uint8(self.sample_float(key, n))
 
     def encode(self, images) -> tuple[np.ndarray, np.ndarray]:
         """uint8 images ``[N, H, W]`` of any size -> ``(mean, logvar)`` ``[N, latent_dim]``.
 
-        Images are area-resampled to the model resolution like the training data.
+        Images are reduced to the model resolution like the training data
+        (``data.downsample``); the intensity map is applied inside ``encode_fn``.
         """
         if self._encode is None:
             raise NotImplementedError(
                 f"encode is not supported for {self.kind.upper()}s: a GAN has no encoder"
             )
-        x = np.stack([resample.prepare_image(np.asarray(im), self.resolution) for im in images])[
-            ..., None
-        ]
+        how = self.config.data.get("downsample", "area")
+        x = np.stack(
+            [resample.prepare_image(np.asarray(im), self.resolution, how) for im in images]
+        )[..., None]
         mean, logvar = self._encode(self.params, jnp.asarray(x))
         return np.asarray(mean), np.asarray(logvar)
 
@@ -111,10 +138,11 @@ class Generator:
 
 
 def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
-    """The generator trained in ``workdir`` (latest checkpoint, or ``step``)."""
+    """The generator trained in ``workdir``: its checkpoint with the lowest
+    statistics Fréchet distance (``eval_stats_frechet``), or ``step``."""
     from cosmojax import restore
 
-    task, state, step = restore.load_run(workdir, step=step)
+    task, state, step = restore.load_run(workdir, step=step, best=True)
     if not hasattr(task, "generator_fns"):
         raise ValueError(f"{workdir}: a {task.name!r} run has no generator")
     decode_fn, encode_fn = task.generator_fns()
@@ -127,4 +155,14 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
         encode_fn=encode_fn,
         latent_dim=task.latent_dim,
         step=step,
+        draw_fn=task.draw_fn() if hasattr(task, "draw_fn") else None,
+        latent_prior=_latent_prior(task, workdir, step),
     )
+
+
+def _latent_prior(task, workdir, step: int) -> dict | None:
+    if task.name != "vae" or task.config.model.get("latent_prior", "standard") != "fitted":
+        return None
+    from cosmojax.tasks import vae as vae_task
+
+    return vae_task.load_latent_prior(workdir, step)

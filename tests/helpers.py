@@ -21,12 +21,8 @@ def tiny_config(task: str, data_dir, **overrides):
     config.eval_every = 3
     config.checkpoint_every = 3
     config.log_every = 1
-    for key, value in overrides.items():
-        node = config
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
+    config.eval_generated = 8
+    config.update_from_flattened_dict(overrides)
     return config
 
 

@@ -14,6 +14,7 @@ from cosmojax import sampling, scoring
 from cosmojax.models import gan as gan_models
 from cosmojax.tasks import gan as gan_task
 from cosmojax.train import loop
+from cosmojax.train import metrics as metrics_lib
 from tests.helpers import flat_params, run_on_cpu_devices, tiny_config
 
 
@@ -67,8 +68,10 @@ def test_d_step_and_g_step_change_only_their_own_parameters(task_and_state):
 
     fake, vjp, _ = jax.vjp(generate, state.params["g"], has_aux=True)
     pmean_free = functools.partial(jax.vmap, axis_name="data")
-    d_fn = functools.partial(gan_task.d_step, d_apply=d_apply, tx_d=task.tx_d, real_target=1.0)
-    g_fn = functools.partial(gan_task.g_step, d_apply=d_apply, tx_g=task.tx_g)
+    d_fn = functools.partial(
+        gan_task.d_step, d_apply=d_apply, tx_d=task.tx_d, real_target=1.0, loss="bce", gp=0.0
+    )
+    g_fn = functools.partial(gan_task.g_step, d_apply=d_apply, tx_g=task.tx_g, loss="bce")
     expand = lambda t: jax.tree.map(lambda x: x[None], t)  # noqa: E731
     squeeze = lambda t: jax.tree.map(lambda x: x[0], t)  # noqa: E731
     p_d, s_d, _, _ = squeeze(
@@ -87,8 +90,8 @@ def test_d_step_and_g_step_change_only_their_own_parameters(task_and_state):
         not np.array_equal(a, b)
         for a, b in zip(jax.tree.leaves(stats["d"]), jax.tree.leaves(s_d["d"]), strict=True)
     )
-    p_g, _, _, _ = pmean_free(lambda p, s, o, f: g_fn(p, s, o, f, vjp))(
-        expand(p_d), expand(s_d), expand(state.opt_state["g"]), fake[None]
+    p_g, _, _, _ = pmean_free(lambda p, s, o, f, r: g_fn(p, s, o, f, vjp, r))(
+        expand(p_d), expand(s_d), expand(state.opt_state["g"]), fake[None], real[None]
     )
     after_g = flat_params(squeeze(p_g))
     assert all(np.array_equal(after[k], after_g[k]) for k in after if k.startswith("['d']"))
@@ -151,6 +154,7 @@ def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path):
 SUBPROCESS = """
 import sys, numpy as np
 from cosmojax.train import loop
+from cosmojax.train import metrics as metrics_lib
 from tests.helpers import flat_params
 from tests.test_gan import tiny_gan_config
 r = loop.train_and_evaluate(tiny_gan_config(sys.argv[1], num_steps=3, checkpoint_every=100,
@@ -185,3 +189,76 @@ def test_transposed_convolution_matches_its_definition():
         {"params": {"kernel": jnp.asarray(w, jnp.float32)}}, jnp.asarray(x, jnp.float32)
     )
     np.testing.assert_allclose(out, ref[:, 1:-1, 1:-1], rtol=1e-5, atol=1e-5)
+
+
+def test_generator_update_through_the_stored_vjp_equals_a_direct_gradient(task_and_state):
+    """g_step (SGD, lr 1) moves G by exactly -grad of the generator loss computed
+    directly with jax.grad through G and the joint-batch D."""
+    import optax
+
+    task, state = task_and_state
+    g_apply, d_apply = task.generator.apply, task.discriminator.apply
+    real = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (4, 16, 16, 1)), jnp.float32)
+    z = jax.random.normal(jax.random.PRNGKey(3), (4, 8))
+    stats = state.model_state
+
+    def generate(pg):
+        fake, upd = g_apply(
+            {"params": pg, "batch_stats": stats["g"]}, z, train=True, mutable=["batch_stats"]
+        )
+        return fake, upd["batch_stats"]
+
+    def direct_loss(pg):
+        fake, _ = generate(pg)
+        _, logits, _ = gan_task.d_logits(d_apply, state.params["d"], stats["d"], real, fake)
+        return gan_task.bce_logits(logits, 1.0)
+
+    expected = jax.grad(direct_loss)(state.params["g"])
+    fake, vjp, _ = jax.vjp(generate, state.params["g"], has_aux=True)
+    sgd = optax.sgd(1.0)
+    step = functools.partial(gan_task.g_step, d_apply=d_apply, tx_g=sgd, loss="bce")
+    new, _, _, _ = jax.vmap(
+        lambda p, f, r: step(p, stats, sgd.init(p["g"]), f, vjp, r), axis_name="data"
+    )(jax.tree.map(lambda x: x[None], state.params), fake[None], real[None])
+    moved = jax.tree.map(lambda a, b: a - b[0], state.params["g"], new["g"])
+    for got, want in zip(jax.tree.leaves(moved), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-6)
+
+
+def _last(workdir, key, n):
+    rows = [r for r in metrics_lib.read_metrics(workdir) if key in r]
+    return [r[key] for r in rows[-n:]]
+
+
+def test_a_few_gan_steps_keep_d_fake_away_from_zero(tiny_data, tmp_path):
+    c = tiny_gan_config(tiny_data, num_steps=40, log_every=1, eval_every=40, checkpoint_every=40)
+    loop.train_and_evaluate(c, tmp_path / "g")
+    d_fake = _last(tmp_path / "g", "train_d_fake", 10)
+    assert len(d_fake) == 10 and min(d_fake) > 0.05, d_fake
+
+
+def test_wgan_gp_trains_and_penalises_the_critic_gradient(tiny_data, tmp_path):
+    c = tiny_gan_config(
+        tiny_data, num_steps=6, log_every=1, eval_every=6, checkpoint_every=6, batch_size=8
+    )
+    c.model.loss, c.model.d_norm, c.model.n_critic = "wgan_gp", "layer", 2
+    loop.train_and_evaluate(c, tmp_path / "w")
+    rows = [r for r in metrics_lib.read_metrics(tmp_path / "w") if "train_d_loss" in r]
+    assert len(rows) == 6 and all(np.isfinite(r["train_d_loss"]) for r in rows)
+    g = sampling.load(tmp_path / "w")
+    assert g.sample(jax.random.PRNGKey(0), 2).shape == (2, 16, 16)
+    # the penalty: a critic with gradient norm 1 everywhere pays nothing, a scaled one pays
+    d = gan_models.Discriminator(16, 4, norm="none")
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)), jnp.float32)
+    params = d.init(jax.random.PRNGKey(0), x)["params"]
+    key = jax.random.PRNGKey(1)
+    pen = jax.vmap(
+        lambda r, f: gan_task.gradient_penalty(d.apply, params, r, f, key), axis_name="data"
+    )(x[None], -x[None])[0]
+    grads = jax.grad(lambda y: d.apply({"params": params}, y).sum())(x)
+    norms = np.sqrt((np.asarray(grads) ** 2).reshape(4, -1).sum(1))
+    assert float(pen) > 0 and np.isfinite(float(pen)) and norms.mean() != 1.0
+    with pytest.raises(ValueError, match="d_norm"):
+        bad = tiny_gan_config(tiny_data)
+        bad.model.loss = "wgan_gp"
+        gan_task.GANTask(bad)

@@ -1,6 +1,7 @@
 """Score-filtered generation: what is kept, and the acceptance rate's counts."""
 
 import jax
+import ml_collections
 import numpy as np
 
 from cosmojax import generate
@@ -8,13 +9,11 @@ from cosmojax import generate
 
 class FakeGenerator:
     latent_dim = 4
+    config = ml_collections.ConfigDict({"data": {"downsample": "area"}})
 
-    def latents(self, key, n):
-        return jax.random.uniform(key, (n, self.latent_dim))
-
-    def decode_float(self, z):
+    def sample_float(self, key, n):
         # The image brightness is the first latent: scores below follow it.
-        z = np.asarray(z)
+        z = np.asarray(jax.random.uniform(key, (n, self.latent_dim)))
         return np.ones((len(z), 8, 8), np.float32) * z[:, :1, None]
 
 

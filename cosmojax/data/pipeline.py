@@ -24,15 +24,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import os
 from collections.abc import Iterator
 
 import numpy as np
 
+from cosmojax.configlib import ConfigError
 from cosmojax.data import layout, sources
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # TF only gathers data here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,24 +58,33 @@ class Split:
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(root: str, split: str, resolution: int) -> Split:
+def _load_cached(root: str, split: str, resolution: int, downsample: str) -> Split:
     import tensorflow_datasets as tfds
 
     from cosmojax.data import tfds_builder
 
-    builder = tfds_builder.prepared_builder(root, resolution)
+    builder = tfds_builder.prepared_builder(root, resolution, downsample)
     arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
     ids = np.asarray([i.decode() for i in arrays["id"]])
     order = np.argsort(ids, kind="stable")  # canonical order, whatever TFDS shuffled
     return Split(ids[order], arrays["image"][order], arrays["target"][order])
 
 
-def load_split(data_dir: str | None, split: str, resolution: int) -> Split:
-    """Loads a whole split at ``resolution`` (preparing it on first use); ids sorted."""
+def load_split(
+    data_dir: str | None, split: str, resolution: int, downsample: str = "area"
+) -> Split:
+    """Loads a whole split at ``resolution`` (preparing it on first use); ids sorted.
+    ``downsample``: ``area`` averages (default) or block ``max`` (generators)."""
     if split not in layout.SPLITS:
         raise layout.DataError(f"unknown split {split!r}; expected one of {layout.SPLITS}")
+    from cosmojax.data import resample
+
+    if downsample not in resample.DOWNSAMPLE:
+        raise ConfigError(
+            f"data.downsample: expected one of {sorted(resample.DOWNSAMPLE)}, got {downsample!r}"
+        )
     root = sources.resolve_data_dir(data_dir)
-    return _load_cached(str(root), split, int(resolution))
+    return _load_cached(str(root), split, int(resolution), downsample)
 
 
 def _hash01(image_id: str, seed: int) -> float:

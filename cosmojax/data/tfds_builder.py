@@ -43,14 +43,16 @@ VERSION = "1.0.0"
 class CilCosmologyConfig(tfds.core.BuilderConfig):
     """One resolution of one source folder."""
 
-    def __init__(self, *, resolution: int, source: str = "any", **kwargs):
+    def __init__(self, *, resolution: int, source: str = "any", downsample: str = "area", **kwargs):
+        kind = "" if downsample == "area" else downsample  # area copies keep their old names
         super().__init__(
-            name=f"r{resolution}_{source}",
+            name=f"r{resolution}{kind}_{source}",
             version=VERSION,
-            description=f"{resolution}x{resolution}, area-resampled",
+            description=f"{resolution}x{resolution}, {downsample}-downsampled",
             **kwargs,
         )
         self.resolution = int(resolution)
+        self.downsample = downsample
 
 
 class CilCosmology(tfds.core.GeneratorBasedBuilder):
@@ -89,11 +91,14 @@ class CilCosmology(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, ids, paths, targets):
         r = self.builder_config.resolution
+        how = itertools.repeat(self.builder_config.downsample)
         conversions = layout.ConversionLog()
         workers = os.cpu_count() or 1
         ctx = multiprocessing.get_context("spawn")  # safe beside TF and JAX threads
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            loaded = pool.map(resample.load_resampled, paths, itertools.repeat(r), chunksize=32)
+            loaded = pool.map(
+                resample.load_resampled, paths, itertools.repeat(r), how, chunksize=32
+            )
             for k, (i, (img, notes)) in enumerate(zip(ids, loaded, strict=True)):
                 for kind, where in notes:
                     conversions.note(kind, where)
@@ -102,10 +107,14 @@ class CilCosmology(tfds.core.GeneratorBasedBuilder):
         conversions.log_summary()
 
 
-def prepared_builder(root: str | os.PathLike, resolution: int) -> CilCosmology:
+def prepared_builder(
+    root: str | os.PathLike, resolution: int, downsample: str = "area"
+) -> CilCosmology:
     """The builder of CIL root ``root`` at ``resolution``, prepared if it was not."""
     root = layout.find_root(root)
-    config = CilCosmologyConfig(resolution=resolution, source=sources.fingerprint(root))
+    config = CilCosmologyConfig(
+        resolution=resolution, source=sources.fingerprint(root), downsample=downsample
+    )
     data_dir = sources.home() / "tfds"
     builder = CilCosmology(config=config, data_dir=str(data_dir))
     if builder.is_prepared():
@@ -121,7 +130,8 @@ def prepared_builder(root: str | os.PathLike, resolution: int) -> CilCosmology:
         for stale in target.parent.glob(f"*{target.name}*incomplete*"):
             shutil.rmtree(stale, ignore_errors=True)
         print(
-            f"Preparing {root} at {resolution}x{resolution} (decodes every PNG once)",
+            f"Preparing {root} at {resolution}x{resolution} ({downsample} downsampling; "
+            "decodes every PNG once, reads only local files)",
             file=sys.stderr,
             flush=True,
         )

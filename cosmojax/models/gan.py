@@ -22,7 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-conv_init = nn.initializers.normal(0.02)
+from cosmojax.configlib import ConfigError
+from cosmojax.models.layers import ConvTranspose2x, Project, conv_init
 
 
 def bn_scale_init(key, shape, dtype=jnp.float32):
@@ -34,59 +35,6 @@ def stages(size: int) -> int:
     if 2 ** (n + 2) != size or n < 2:
         raise ValueError(f"DCGAN image size must be a power of two >= 16, got {size}")
     return n
-
-
-class Project(nn.Module):
-    """z ``[B, nz]`` -> ``[B, 4, 4, features]``: the first transposed convolution
-    (4x4 kernel on a 1x1 input) written as the contraction it is."""
-
-    features: int
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, z):
-        w = self.param("kernel", conv_init, (4, 4, z.shape[-1], self.features), jnp.float32)
-        return jnp.einsum("bk,yxkc->byxc", z.astype(self.dtype), w.astype(self.dtype))
-
-
-# Transposed 4x4 convolution, stride 2, padding 1 (PyTorch's ConvTranspose2d(4, 2, 1)):
-# out[2m + r] takes input rows m - 1, m (r = 0; kernel taps 3, 1) or m, m + 1 (r = 1;
-# taps 2, 0), and the same for columns. Each of the four output phases is thus a 2x2
-# convolution of the input, with the padding given here.
-_PHASES = {0: ((3, 1), (1, 0)), 1: ((2, 0), (0, 1))}
-
-
-class ConvTranspose2x(nn.Module):
-    """4x4 transposed convolution with stride 2 (doubles H and W), no bias.
-
-    Computed as four ordinary 2x2 convolutions, one per output phase, then
-    interleaved. The result equals the zero-inserting formulation exactly, but
-    XLA's CPU backend computes the gradients of these convolutions about 9x
-    faster than those of ``nn.ConvTranspose`` (benchmarks/throughput.py).
-    """
-
-    features: int
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x):
-        w = self.param("kernel", conv_init, (4, 4, x.shape[-1], self.features), jnp.float32)
-        w = w.astype(self.dtype)
-        x = x.astype(self.dtype)
-        rows = []
-        for ry in (0, 1):
-            cols = []
-            for rx in (0, 1):
-                (ty, py), (tx, px) = _PHASES[ry], _PHASES[rx]
-                k = w[jnp.array(ty)][:, jnp.array(tx)]
-                cols.append(
-                    jax.lax.conv_general_dilated(
-                        x, k, (1, 1), (py, px), dimension_numbers=("NHWC", "HWIO", "NHWC")
-                    )
-                )
-            rows.append(jnp.stack(cols, axis=3))  # [B, H, W, rx, C]
-        b, h, w_, _ = x.shape
-        return jnp.stack(rows, axis=2).reshape(b, 2 * h, 2 * w_, self.features)
 
 
 class Generator(nn.Module):
@@ -116,15 +64,27 @@ class Generator(nn.Module):
         return jnp.tanh(x).astype(jnp.float32)
 
 
+NORMS = ("batch", "layer", "none")
+
+
 class Discriminator(nn.Module):
-    """``__call__`` -> logits ``[B]``; ``features`` -> the last hidden layer, flattened."""
+    """``__call__`` -> logits ``[B]``; ``features`` -> the last hidden layer, flattened.
+
+    ``norm``: ``batch`` (DCGAN), or ``layer`` / ``none`` for a Wasserstein critic,
+    whose gradient penalty is defined per example and so must not mix examples
+    through batch statistics (Gulrajani et al. 2017). Without BatchNorm the
+    convolutions get biases.
+    """
 
     size: int = 64
     ndf: int = 64
     axis_name: str | None = None
     dtype: Any = jnp.float32
+    norm: str = "batch"
 
     def setup(self):
+        if self.norm not in NORMS:
+            raise ConfigError(f"model.d_norm: expected one of {NORMS}, got {self.norm!r}")
         n = stages(self.size)
         ch = [self.ndf * 2**i for i in range(n)]
         self.convs = [
@@ -133,30 +93,40 @@ class Discriminator(nn.Module):
                 (4, 4),
                 strides=(2, 2),
                 padding=((1, 1), (1, 1)),
-                use_bias=False,
+                use_bias=self.norm != "batch",
                 kernel_init=conv_init,
                 dtype=self.dtype,
             )
             for c in ch
         ]
-        self.norms = [
-            nn.BatchNorm(
-                momentum=0.9,
-                epsilon=1e-5,
-                scale_init=bn_scale_init,
-                axis_name=self.axis_name,
-                dtype=self.dtype,
-            )
-            for _ in ch[1:]
-        ]
+        if self.norm == "batch":
+            self.norms = [
+                nn.BatchNorm(
+                    momentum=0.9,
+                    epsilon=1e-5,
+                    scale_init=bn_scale_init,
+                    axis_name=self.axis_name,
+                    dtype=self.dtype,
+                )
+                for _ in ch[1:]
+            ]
+        elif self.norm == "layer":
+            self.norms = [
+                nn.LayerNorm(reduction_axes=(-3, -2, -1), dtype=self.dtype) for _ in ch[1:]
+            ]
         self.out = nn.Conv(
             1, (4, 4), padding="VALID", use_bias=False, kernel_init=conv_init, dtype=self.dtype
         )
 
     def features(self, x, train: bool = False):
         h = nn.leaky_relu(self.convs[0](x.astype(self.dtype)), 0.2)
-        for conv, norm in zip(self.convs[1:], self.norms, strict=True):
-            h = nn.leaky_relu(norm(conv(h), use_running_average=not train), 0.2)
+        for i, conv in enumerate(self.convs[1:]):
+            h = conv(h)
+            if self.norm == "batch":
+                h = self.norms[i](h, use_running_average=not train)
+            elif self.norm == "layer":
+                h = self.norms[i](h)
+            h = nn.leaky_relu(h, 0.2)
         return h
 
     def __call__(self, x, train: bool = False):
@@ -175,11 +145,14 @@ class CriticScorer(nn.Module):
     frozen: bool = True
     score_offset: float = 1.5
     dtype: Any = jnp.float32
+    norm: str = "batch"  # the GAN's model.d_norm
 
     @nn.compact
     def __call__(self, images, train: bool = False):
         x = images.astype(jnp.float32) * 2.0 - 1.0  # the GAN's [-1, 1] range
-        h = Discriminator(self.size, self.ndf, dtype=self.dtype, name="backbone").features(x)
+        h = Discriminator(
+            self.size, self.ndf, dtype=self.dtype, norm=self.norm, name="backbone"
+        ).features(x)
         if self.frozen:
             h = jax.lax.stop_gradient(h)
         h = h.reshape(h.shape[0], -1)

@@ -1,10 +1,31 @@
 """Variational auto-encoders: the paper's MLP VAE and a convolutional variant.
 
-The decoder outputs logits, read as the means of Bernoulli pixels; the loss is
-the negative ELBO of the paper: Bernoulli negative log-likelihood of the
-intensities in [0, 1] (eq. 2) plus the closed-form KL divergence of the
-diagonal Gaussian posterior from N(0, I) (eq. 3), summed over pixels and
-latent dimensions and averaged over the batch.
+The decoder outputs logits; ``sigmoid(logits)`` is the mean image (values in
+[0, 1], in the space of ``data.intensity_map``). The loss is the negative
+ELBO: the negative log-likelihood of the pixels plus the closed-form KL
+divergence of the diagonal Gaussian posterior from N(0, I) (paper eq. 3),
+summed over pixels and latent dimensions and averaged over the batch.
+
+Likelihoods (``model.likelihood``):
+
+- ``bernoulli``: the paper's (eq. 2), cross-entropy of the intensities in
+  [0, 1]. On sparse skies its gain for reproducing a bright pixel is a few
+  nats, about what the KL charges to encode where a source is, so the
+  posterior collapses to the empty mean.
+- ``gaussian``: N(x; sigmoid(logits), sigma^2) per pixel with a fixed
+  ``model.sigma``: a pixel reproduced to within sigma is worth (x/sigma)^2/2
+  nats, so sources are worth encoding.
+- ``categorical``: each pixel is exactly empty (level 0) or in one of
+  ``model.levels`` equal bins of the mapped intensity; the decoder's two
+  channels per pixel go through a small head shared by all pixels to give the
+  levels' logits. It models what the data are -- an exactly empty sky, faint
+  wings and saturated cores -- and a draw from it (``sample_image``) is a sky
+  with sources even where the latent does not say exactly where they are.
+
+Collapse remedies: ``beta`` (the KL weight), a linear KL warm-up over
+``kl_warmup_steps`` or ``kl_cycles`` cyclical ramps (Fu et al. 2019), and
+``free_bits`` nats per latent dimension (Kingma et al. 2016) below which a
+dimension's batch-mean KL costs nothing.
 
 Decoder output biases start at ``SKY_LOGIT`` (a pixel intensity of about
 0.005, the mean of a sparse sky), so training does not spend its first steps
@@ -13,11 +34,20 @@ darkening a grey image.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import optax
+
+from cosmojax.configlib import ConfigError
+from cosmojax.models.layers import ConvTranspose2x
+
+LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+OUT_CHANNELS = {"bernoulli": 1, "gaussian": 1, "categorical": 2}
 
 SKY_LOGIT = -5.3
 sky_bias = nn.initializers.constant(SKY_LOGIT)
@@ -42,14 +72,17 @@ class MLPDecoder(nn.Module):
     resolution: int = 128
     hidden: int = 1000
     dtype: Any = jnp.float32
+    out_channels: int = 1
 
     @nn.compact
     def __call__(self, z):
         h = z.astype(self.dtype)
         for _ in range(2):
             h = nn.softplus(nn.Dense(self.hidden, dtype=self.dtype)(h))
-        logits = nn.Dense(self.resolution**2, dtype=self.dtype, bias_init=sky_bias)(h)
-        return logits.reshape(-1, self.resolution, self.resolution, 1).astype(jnp.float32)
+        c, r = self.out_channels, self.resolution
+        logits = nn.Dense(r * r * c, dtype=self.dtype, bias_init=sky_bias)(h)
+        # channel-major rows: slicing a channel is then a contiguous block
+        return logits.reshape(-1, c, r, r).transpose(0, 2, 3, 1).astype(jnp.float32)
 
 
 class ConvEncoder(nn.Module):
@@ -72,24 +105,51 @@ class ConvDecoder(nn.Module):
     resolution: int = 128
     channels: Sequence[int] = (256, 128, 64, 32)
     dtype: Any = jnp.float32
+    out_channels: int = 1
 
     @nn.compact
     def __call__(self, z):
         start = self.resolution // 2 ** len(self.channels)
         h = nn.Dense(start * start * self.channels[0], dtype=self.dtype)(z.astype(self.dtype))
         h = nn.gelu(h).reshape(-1, start, start, self.channels[0])
+        init = nn.initializers.lecun_normal()
         for c in self.channels[1:]:
-            h = nn.gelu(nn.ConvTranspose(c, (4, 4), strides=(2, 2), dtype=self.dtype)(h))
-        logits = nn.ConvTranspose(1, (4, 4), strides=(2, 2), dtype=self.dtype, bias_init=sky_bias)(
-            h
-        )
+            h = nn.gelu(ConvTranspose2x(c, self.dtype, use_bias=True, kernel_init=init)(h))
+        logits = ConvTranspose2x(
+            self.out_channels, self.dtype, use_bias=True, kernel_init=init, bias_init=sky_bias
+        )(h)
         return logits.astype(jnp.float32)
+
+
+class PixelHead(nn.Module):
+    """The categorical likelihood's ``levels + 1`` logits of each pixel, from the
+    decoder's two channels at that pixel (weights shared by all pixels). The
+    decoder says where and how likely a source is; the head turns that into a
+    full distribution over intensity levels -- empty, faint wing or saturated
+    core -- without a 17x wider output layer."""
+
+    levels: int = 16
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, logits):
+        h = nn.gelu(nn.Dense(32, dtype=self.dtype)(logits.astype(self.dtype)))
+        out = nn.Dense(self.levels + 1, dtype=self.dtype, bias_init=empty_sky_bias)(h)
+        return out.astype(jnp.float32)
+
+
+def empty_sky_bias(key, shape, dtype=jnp.float32):
+    """Level logits that start at p(empty) ~ 0.99, the sparse sky, as SKY_LOGIT does."""
+    del key
+    return jnp.zeros(shape, dtype).at[0].set(math.log(0.99 * (shape[0] - 1) / 0.01))
 
 
 class VAE(nn.Module):
     """``__call__(x, eps)`` -> (logits, mean, logvar); ``encode``; ``decode``."""
 
     kind: str = "mlp"  # "mlp" (the paper's) or "conv"
+    out_channels: int = 1  # decoder logits per pixel: 1, or 2 for the categorical likelihood
+    levels: int = 16  # categorical: intensity levels besides "empty"
     resolution: int = 128
     hidden: int = 1000
     latent_dim: int = 64
@@ -99,18 +159,25 @@ class VAE(nn.Module):
     def setup(self):
         if self.kind == "mlp":
             self.encoder = MLPEncoder(self.hidden, self.latent_dim, self.dtype)
-            self.decoder = MLPDecoder(self.resolution, self.hidden, self.dtype)
+            self.decoder = MLPDecoder(self.resolution, self.hidden, self.dtype, self.out_channels)
         elif self.kind == "conv":
             self.encoder = ConvEncoder(tuple(self.channels), self.latent_dim, self.dtype)
-            self.decoder = ConvDecoder(self.resolution, tuple(reversed(self.channels)), self.dtype)
+            self.decoder = ConvDecoder(
+                self.resolution, tuple(reversed(self.channels)), self.dtype, self.out_channels
+            )
         else:
-            raise ValueError(f"model.kind: expected 'mlp' or 'conv', got {self.kind!r}")
+            raise ConfigError(f"model.kind: expected 'mlp' or 'conv', got {self.kind!r}")
+        if self.out_channels == 2:
+            self.level_head = PixelHead(self.levels, self.dtype)
 
     def encode(self, x):
         return self.encoder(x)
 
     def decode(self, z):
-        return self.decoder(z)
+        logits = self.decoder(z)
+        if self.out_channels == 2:  # categorical: the per-pixel level logits
+            logits = self.level_head(logits)
+        return logits
 
     def __call__(self, x, eps):
         mean, logvar = self.encode(x)
@@ -125,20 +192,107 @@ def reparameterize(mean, logvar, eps):
 
 def bernoulli_nll(logits, x):
     """-sum log p(x | logits) over pixels, for intensities x in [0, 1] (paper eq. 2)."""
-    per_pixel = jnp.maximum(logits, 0) - logits * x + jnp.log1p(jnp.exp(-jnp.abs(logits)))
+    per_pixel = optax.sigmoid_binary_cross_entropy(logits, x)
     return per_pixel.reshape(per_pixel.shape[0], -1).sum(-1)
+
+
+def gaussian_nll(logits, x, sigma: float):
+    """-sum log N(x; sigmoid(logits), sigma^2) over pixels."""
+    per_pixel = 0.5 * ((x - nn.sigmoid(logits)) / sigma) ** 2 + math.log(sigma) + HALF_LOG_2PI
+    return per_pixel.reshape(per_pixel.shape[0], -1).sum(-1)
+
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+def categorical_nll(level_logits_, x):
+    """-sum log p(x) over pixels for the categorical likelihood: level 0 is an
+    exactly empty pixel (the sky); levels 1..K split (0, 1] into K equal bins of
+    the mapped intensity, with a uniform density inside a bin."""
+    k = level_logits_.shape[-1] - 1
+    level = jnp.where(x > 0, jnp.clip(jnp.ceil(x * k), 1, k), 0).astype(jnp.int32)
+    logp = jax.nn.log_softmax(level_logits_, axis=-1)
+    picked = jnp.take_along_axis(logp, level, axis=-1)
+    per_pixel = -picked - jnp.where(level > 0, math.log(k), 0.0)
+    return per_pixel.reshape(per_pixel.shape[0], -1).sum(-1)
+
+
+def nll(logits, x, likelihood: str = "bernoulli", sigma: float = 0.1):
+    """Per-example negative log-likelihood under ``likelihood``."""
+    if likelihood == "bernoulli":
+        return bernoulli_nll(logits, x)
+    if likelihood == "gaussian":
+        return gaussian_nll(logits, x, sigma)
+    if likelihood == "categorical":
+        return categorical_nll(logits, x[..., :1])
+    raise ConfigError(f"model.likelihood: expected one of {LIKELIHOODS}, got {likelihood!r}")
+
+
+def mean_image(logits, likelihood: str = "bernoulli"):
+    """The decoder's mean image in [0, 1] (of the mapped intensities), ``[B, r, r, 1]``;
+    for ``categorical``, each pixel's expected level value."""
+    if likelihood == "categorical":
+        k = logits.shape[-1] - 1
+        centers = jnp.concatenate([jnp.zeros(1), (jnp.arange(k) + 0.5) / k])
+        return jnp.sum(jax.nn.softmax(logits, axis=-1) * centers, axis=-1, keepdims=True)
+    return nn.sigmoid(logits)
+
+
+def sample_image(key, logits, likelihood: str = "bernoulli", sigma: float = 0.1):
+    """A draw from p(x | z) in [0, 1]: for ``categorical`` each pixel draws its
+    level, then a value uniformly inside the level's bin; the other likelihoods
+    return their mean (their pixel noise is not part of an image)."""
+    if likelihood != "categorical":
+        return mean_image(logits, likelihood)
+    k = logits.shape[-1] - 1
+    k_level, k_value = jax.random.split(key)
+    level = jax.random.categorical(k_level, logits, axis=-1)[..., None]
+    value = (level - 1 + jax.random.uniform(k_value, level.shape)) / k
+    return jnp.where(level > 0, value, 0.0)
+
+
+def kl_per_dim(mean, logvar):
+    """KL(N(mean, exp(logvar)) || N(0, 1)) per latent dimension, ``[B, D]``."""
+    return -0.5 * (1.0 + logvar - mean**2 - jnp.exp(logvar))
 
 
 def kl_to_standard_normal(mean, logvar):
     """KL(N(mean, exp(logvar)) || N(0, I)) summed over latent dims (paper eq. 3)."""
-    return -0.5 * jnp.sum(1.0 + logvar - mean**2 - jnp.exp(logvar), axis=-1)
+    return jnp.sum(kl_per_dim(mean, logvar), axis=-1)
 
 
-def negative_elbo(logits, x, mean, logvar):
-    """Per-example ``(loss, nll, kl)`` with loss = nll + kl."""
-    nll = bernoulli_nll(logits, x)
+def negative_elbo(logits, x, mean, logvar, likelihood: str = "bernoulli", sigma: float = 0.1):
+    """Per-example ``(loss, nll, kl)`` with loss = nll + kl (the true -ELBO)."""
+    rec = nll(logits, x, likelihood, sigma)
     kl = kl_to_standard_normal(mean, logvar)
-    return nll + kl, nll, kl
+    return rec + kl, rec, kl
+
+
+def kl_weight(step, *, beta: float = 1.0, warmup_steps: int = 0, cycles: int = 0, num_steps=1):
+    """The KL weight at ``step``: ``beta`` times a linear ramp from 0 over
+    ``warmup_steps``, or, with ``cycles`` > 0, the cyclical schedule of Fu et al.
+    (each of ``cycles`` equal periods ramps from 0 to 1 over its first half)."""
+    step = jnp.asarray(step, jnp.float32)
+    if cycles > 0:
+        period = max(float(num_steps) / cycles, 1.0)
+        ramp = jnp.minimum(jnp.mod(step, period) / (0.5 * period), 1.0)
+    elif warmup_steps > 0:
+        ramp = jnp.minimum(step / warmup_steps, 1.0)
+    else:
+        ramp = jnp.ones(())
+    return beta * ramp
+
+
+def free_bits_kl(mean, logvar, free_bits: float = 0.0):
+    """The KL the optimiser sees, per example: each dimension's batch-mean KL is
+    raised to at least ``free_bits`` nats (gradient-free below it)."""
+    per_dim = kl_per_dim(mean, logvar)
+    if free_bits <= 0:
+        return per_dim.sum(-1)
+    batch_mean = per_dim.mean(0, keepdims=True)
+    return jnp.where(batch_mean < free_bits, 0.0, per_dim).sum(-1) + jnp.sum(
+        jnp.where(batch_mean < free_bits, free_bits, 0.0)
+    )
 
 
 def build(cfg, resolution: int, dtype=jnp.float32) -> VAE:
@@ -148,5 +302,7 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> VAE:
         hidden=cfg.hidden,
         latent_dim=cfg.latent_dim,
         channels=tuple(cfg.channels),
+        out_channels=OUT_CHANNELS[cfg.get("likelihood", "bernoulli")],
+        levels=int(cfg.get("levels", 16)),
         dtype=dtype,
     )

@@ -4,8 +4,12 @@ A step is one discriminator update then one generator update, the generator's
 forward pass shared by both (as in the PyTorch DCGAN example): the generator
 output is computed once with its VJP, the discriminator is updated on real and
 (detached) fake images, then the updated discriminator's gradient with
-respect to the fake images is pulled back through the stored VJP. Losses are
-the non-saturating BCE ones, with optional one-sided label smoothing.
+respect to the fake images is pulled back through the stored VJP. Losses
+(``model.loss``): the non-saturating BCE ones with optional one-sided label
+smoothing (DCGAN), or the Wasserstein loss with a gradient penalty (WGAN-GP,
+Gulrajani et al. 2017) and ``model.n_critic`` critic updates per generator
+update, each on its own slice of the step's batch. A BatchNorm discriminator
+always sees real and fake images in one joint batch.
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ import numpy as np
 import optax
 
 from cosmojax import images as images_lib
-from cosmojax.data import pipeline
+from cosmojax.configlib import ConfigError
+from cosmojax.data import intensity, pipeline
 from cosmojax.models import gan as gan_models
+from cosmojax.tasks import generated
 from cosmojax.tasks.base import Task
 from cosmojax.tasks.vae import training_images
 from cosmojax.train import optim, parallel
 from cosmojax.train import state as state_lib
 from cosmojax.train.state import TrainState
+
+LOSSES = ("bce", "wgan_gp")
 
 
 def bce_logits(logits, target):
@@ -37,69 +45,115 @@ def latents(key, batch: int, nz: int):
     return jax.vmap(lambda k: jax.random.normal(k, (nz,)))(keys)
 
 
-def d_step(params, stats, opt_d, real, fake, *, d_apply, tx_d, real_target: float):
-    """One discriminator update on real images and (detached) fakes."""
+def d_logits(d_apply, params_d, stats_d, real, fake):
+    """Train-mode logits of ``real`` and ``fake`` from one pass over the joint batch,
+    so BatchNorm normalises real and fake images with the same statistics (a D
+    that sees all-fake batches normalises away a global intensity shift and
+    hands the generator a gradient without direction). Returns the new stats."""
+    x = jnp.concatenate([real, fake])
+    if stats_d:
+        logits, upd = d_apply(
+            {"params": params_d, "batch_stats": stats_d}, x, train=True, mutable=["batch_stats"]
+        )
+        stats_d = upd["batch_stats"]
+    else:
+        logits = d_apply({"params": params_d}, x, train=True)
+    return logits[: real.shape[0]], logits[real.shape[0] :], stats_d
+
+
+def gradient_penalty(d_apply, params_d, real, fake, key):
+    """WGAN-GP: mean (|grad_x D(x)| - 1)^2 at random interpolates of real and fake."""
+    eps = jax.vmap(lambda k: jax.random.uniform(k, (1, 1, 1)))(
+        parallel.example_keys(key, real.shape[0])
+    )
+    mix = eps * real + (1.0 - eps) * fake
+    grads = jax.grad(lambda x: d_apply({"params": params_d}, x, train=True).sum())(mix)
+    norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1) + 1e-12)
+    return jnp.mean((norms - 1.0) ** 2)
+
+
+def d_step(params, stats, opt_d, real, fake, key=None, *, d_apply, tx_d, real_target, loss, gp):
+    """One discriminator (critic) update on real images and (detached) fakes."""
     fake = jax.lax.stop_gradient(fake)
 
     def loss_fn(pd):
-        logits_real, upd = d_apply(
-            {"params": pd, "batch_stats": stats["d"]}, real, train=True, mutable=["batch_stats"]
-        )
-        logits_fake, upd = d_apply(
-            {"params": pd, "batch_stats": upd["batch_stats"]},
-            fake,
-            train=True,
-            mutable=["batch_stats"],
-        )
-        loss = bce_logits(logits_real, real_target) + bce_logits(logits_fake, 0.0)
-        aux = (
-            upd["batch_stats"],
-            jax.nn.sigmoid(logits_real).mean(),
-            jax.nn.sigmoid(logits_fake).mean(),
-        )
-        return loss, aux
+        logits_real, logits_fake, d_stats = d_logits(d_apply, pd, stats["d"], real, fake)
+        if loss == "wgan_gp":
+            value = jnp.mean(logits_fake) - jnp.mean(logits_real)
+            value = value + gp * gradient_penalty(d_apply, pd, real, fake, key)
+            seen = (jnp.mean(logits_real), jnp.mean(logits_fake))
+        else:
+            value = bce_logits(logits_real, real_target) + bce_logits(logits_fake, 0.0)
+            seen = (jax.nn.sigmoid(logits_real).mean(), jax.nn.sigmoid(logits_fake).mean())
+        return value, (d_stats, *seen)
 
-    (loss, (d_stats, d_real, d_fake)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+    (value, (d_stats, d_real, d_fake)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         params["d"]
     )
-    loss, grads, d_real, d_fake = parallel.pmean((loss, grads, d_real, d_fake))
+    value, grads, d_real, d_fake = parallel.pmean((value, grads, d_real, d_fake))
     updates, opt_d = tx_d.update(grads, opt_d, params["d"])
     new_d = optax.apply_updates(params["d"], updates)
     metrics = {
-        "d_loss": loss,
+        "d_loss": value,
         "d_real": d_real,
         "d_fake": d_fake,
-        "d_grad_norm": optax.global_norm(grads),
+        "d_grad_norm": optax.tree.norm(grads),
     }
     return {**params, "d": new_d}, {**stats, "d": d_stats}, opt_d, metrics
 
 
-def g_step(params, stats, opt_g, fake, g_vjp, *, d_apply, tx_g):
-    """One generator update through the stored VJP of the generator's forward pass."""
+def g_step(params, stats, opt_g, fake, g_vjp, real=None, *, d_apply, tx_g, loss):
+    """One generator update through the stored VJP of the generator's forward pass.
+    With a BatchNorm discriminator, D sees the fakes beside ``real`` (joint batch)."""
 
     def loss_fn(f):
-        logits, upd = d_apply(
-            {"params": params["d"], "batch_stats": stats["d"]},
-            f,
-            train=True,
-            mutable=["batch_stats"],
-        )
-        return bce_logits(logits, 1.0), upd["batch_stats"]
+        if stats["d"]:
+            _, logits, d_stats = d_logits(d_apply, params["d"], stats["d"], real, f)
+        else:
+            logits, d_stats = d_apply({"params": params["d"]}, f, train=True), stats["d"]
+        value = -jnp.mean(logits) if loss == "wgan_gp" else bce_logits(logits, 1.0)
+        return value, d_stats
 
-    (loss, d_stats), dfake = jax.value_and_grad(loss_fn, has_aux=True)(fake)
+    (value, d_stats), dfake = jax.value_and_grad(loss_fn, has_aux=True)(fake)
     (grads,) = g_vjp(dfake)
-    loss, grads = parallel.pmean((loss, grads))
+    value, grads = parallel.pmean((value, grads))
     updates, opt_g = tx_g.update(grads, opt_g, params["g"])
     new_g = optax.apply_updates(params["g"], updates)
-    metrics = {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}
+    metrics = {"g_loss": value, "g_grad_norm": optax.tree.norm(grads)}
     return {**params, "g": new_g}, {**stats, "d": d_stats}, opt_g, metrics
 
 
+def step_keys(state: TrainState) -> dict[str, jax.Array]:
+    """The step's keys by purpose (latents; gradient-penalty interpolation)."""
+    k_z, k_gp = state.step_keys(2)
+    return {"z": k_z, "gp": k_gp}
+
+
+def to_tanh_range(x, data_cfg):
+    """Prepared intensities in [0, 1] -> the generator's [-1, 1] (after the map)."""
+    return intensity.forward(x, data_cfg.intensity_map, data_cfg.intensity_scale) * 2.0 - 1.0
+
+
 def train_step(
-    state: TrainState, batch, *, g_apply, d_apply, tx_g, tx_d, nz: int, real_target: float
+    state: TrainState,
+    batch,
+    *,
+    g_apply,
+    d_apply,
+    tx_g,
+    tx_d,
+    nz: int,
+    real_target: float,
+    data_cfg,
+    loss: str = "bce",
+    n_critic: int = 1,
+    gp: float = 10.0,
 ):
-    real = batch["image"] * 2.0 - 1.0  # tanh range
-    z = latents(state.step_key(), real.shape[0], nz)
+    """``n_critic`` critic updates, each on its own slice of the batch, then one
+    generator update on all the fakes; one generator forward pass serves both."""
+    real = to_tanh_range(batch["image"], data_cfg)
+    keys = step_keys(state)
+    z = latents(keys["z"], real.shape[0], nz)
     stats = state.model_state
 
     def generate(pg):
@@ -110,18 +164,34 @@ def train_step(
 
     fake, g_vjp, g_stats = jax.vjp(generate, state.params["g"], has_aux=True)
     stats = {**stats, "g": g_stats}
-    params, stats, opt_d, m_d = d_step(
-        state.params,
-        stats,
-        state.opt_state["d"],
-        real,
-        fake,
-        d_apply=d_apply,
-        tx_d=tx_d,
-        real_target=real_target,
-    )
+    params, opt_d = state.params, state.opt_state["d"]
+    b = real.shape[0] // n_critic
+    gp_keys = jax.random.split(keys["gp"], n_critic)
+    for i in range(n_critic):
+        chunk = slice(i * b, (i + 1) * b)
+        params, stats, opt_d, m_d = d_step(
+            params,
+            stats,
+            opt_d,
+            real[chunk],
+            fake[chunk],
+            gp_keys[i],
+            d_apply=d_apply,
+            tx_d=tx_d,
+            real_target=real_target,
+            loss=loss,
+            gp=gp,
+        )
     params, stats, opt_g, m_g = g_step(
-        params, stats, state.opt_state["g"], fake, g_vjp, d_apply=d_apply, tx_g=tx_g
+        params,
+        stats,
+        state.opt_state["g"],
+        fake,
+        g_vjp,
+        real,
+        d_apply=d_apply,
+        tx_g=tx_g,
+        loss=loss,
     )
     stats = parallel.pmean(stats)  # identical already; keeps the replicated invariant exact
     new = state.replace(
@@ -130,17 +200,20 @@ def train_step(
     return new, {**m_d, **m_g}
 
 
-def eval_step(state: TrainState, batch, *, d_apply):
+def eval_step(state: TrainState, batch, *, d_apply, data_cfg):
     """Discriminator output on real validation images (eval-mode BatchNorm)."""
-    x = batch["image"] * 2.0 - 1.0
-    logits = d_apply({"params": state.params["d"], "batch_stats": state.model_state["d"]}, x)
+    x = to_tanh_range(batch["image"], data_cfg)
+    variables = {"params": state.params["d"]}
+    if state.model_state["d"]:
+        variables["batch_stats"] = state.model_state["d"]
+    logits = d_apply(variables, x)
     m = batch["mask"]
     return parallel.psum({"d_real": jnp.sum(m * jax.nn.sigmoid(logits)), "count": jnp.sum(m)})
 
 
 class GANTask(Task):
     name = "gan"
-    best_metric = None
+    best_metric = "eval_stats_frechet"  # cosmojax/tasks/generated.py
     finite_metrics = ("d_loss", "g_loss")
 
     def __init__(self, config):
@@ -149,10 +222,21 @@ class GANTask(Task):
         size = config.data.resolution
         self.latent_dim = int(m.nz)
         self.generator = gan_models.Generator(size, m.nz, m.ngf, parallel.AXIS, self.dtype)
-        self.discriminator = gan_models.Discriminator(size, m.ndf, parallel.AXIS, self.dtype)
+        self.discriminator = gan_models.Discriminator(
+            size, m.ndf, parallel.AXIS, self.dtype, norm=m.d_norm
+        )
+        if m.loss not in LOSSES:
+            raise ConfigError(f"model.loss: expected one of {LOSSES}, got {m.loss!r}")
+        if m.loss == "wgan_gp" and m.d_norm == "batch":
+            raise ConfigError("model.d_norm: a WGAN-GP critic needs 'layer' or 'none', not 'batch'")
+        if config.batch_size % (m.n_critic * jax.device_count()):
+            raise ConfigError(
+                f"batch_size: {config.batch_size} must split into model.n_critic={m.n_critic} "
+                f"critic batches on each of {jax.device_count()} devices"
+            )
+        intensity.check(config.data.intensity_map, config.data.intensity_scale)
         self.tx_g, self.lr_fn = optim.build(config.optimizer, config.num_steps)
         self.tx_d, _ = optim.build(config.optimizer, config.num_steps)
-        self.tx = self.tx_g
         self.train_step = functools.partial(
             train_step,
             g_apply=self.generator.apply,
@@ -160,9 +244,15 @@ class GANTask(Task):
             tx_g=self.tx_g,
             tx_d=self.tx_d,
             nz=self.latent_dim,
-            real_target=1.0 - float(config.model.label_smoothing),
+            real_target=1.0 - float(m.label_smoothing),
+            data_cfg=config.data,
+            loss=str(m.loss),
+            n_critic=int(m.n_critic),
+            gp=float(m.gp_weight),
         )
-        self.eval_step = functools.partial(eval_step, d_apply=self.discriminator.apply)
+        self.eval_step = functools.partial(
+            eval_step, d_apply=self.discriminator.apply, data_cfg=config.data
+        )
 
     def dataset(self) -> pipeline.Split:
         return training_images(self.config)
@@ -177,24 +267,34 @@ class GANTask(Task):
             step=jnp.zeros((), jnp.int32),
             params=params,
             opt_state={"g": self.tx_g.init(params["g"]), "d": self.tx_d.init(params["d"])},
-            model_state={"g": g["batch_stats"], "d": d["batch_stats"]},
+            model_state={"g": g["batch_stats"], "d": d.get("batch_stats", {})},
             rng=rng,
         )
 
     def evaluate(self, state) -> dict:
         s = self.eval_sums(self.eval_step, state, self.val)
-        return {"eval_d_real": s["d_real"] / s["count"]}
+        params = parallel.host_local(state.params)
+        model_state = parallel.host_local(state.model_state)
+
+        def sample(key, n):
+            z = jax.random.normal(key, (n, self.latent_dim), jnp.float32)
+            return np.asarray(self._decode(params, model_state, z))[..., 0]
+
+        return {
+            "eval_d_real": s["d_real"] / s["count"],
+            "eval_stats_frechet": generated.stats_frechet(self.config, sample),
+        }
 
     def describe(self) -> dict:
         return {"task": self.name, "size": int(self.config.data.resolution)}
 
     def generator_fns(self):
         """``(decode_fn, None)`` for :mod:`cosmojax.sampling`: eval-mode generator."""
-        gen = self.generator
+        gen, d = self.generator, self.config.data
 
         def decode_fn(params, model_state, z):
             out = gen.apply({"params": params["g"], "batch_stats": model_state["g"]}, z)
-            return (out + 1.0) / 2.0
+            return intensity.inverse((out + 1.0) / 2.0, d.intensity_map, d.intensity_scale)
 
         return decode_fn, None
 

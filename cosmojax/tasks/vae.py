@@ -11,9 +11,11 @@ import numpy as np
 import optax
 
 from cosmojax import images as images_lib
+from cosmojax.configlib import ConfigError
 from cosmojax.data import augment as augment_lib
-from cosmojax.data import pipeline
+from cosmojax.data import intensity, pipeline
 from cosmojax.models import vae as vae_models
+from cosmojax.tasks import generated
 from cosmojax.tasks.base import Task
 from cosmojax.train import metrics as metrics_lib
 from cosmojax.train import parallel
@@ -34,41 +36,78 @@ def step_keys(state: TrainState) -> dict[str, jax.Array]:
     return {"augment": k_augment, "eps": k_eps}
 
 
-def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, augment: bool):
-    """One step on -ELBO; eps drawn per example from the step key and its global index."""
-    x = batch["image"]
+def loss_settings(config) -> dict:
+    """The loss's keyword arguments from ``config.model`` (likelihood, KL schedule)."""
+    m = config.model
+    return {
+        "likelihood": str(m.likelihood),
+        "sigma": float(m.sigma),
+        "beta": float(m.beta),
+        "warmup_steps": int(m.kl_warmup_steps),
+        "cycles": int(m.kl_cycles),
+        "free_bits": float(m.free_bits),
+        "num_steps": int(config.num_steps),
+    }
+
+
+def to_model_space(x, data_cfg):
+    """Prepared intensities in [0, 1] -> what the model sees (``data.intensity_map``)."""
+    return intensity.forward(x, data_cfg.intensity_map, data_cfg.intensity_scale)
+
+
+def train_step(
+    state: TrainState, batch, *, apply_fn, tx, latent_dim: int, augment: bool, data_cfg, loss
+):
+    """One step on the (beta-weighted, free-bits) -ELBO; eps drawn per example from
+    the step's noise key and the example's global index."""
+    x = to_model_space(batch["image"], data_cfg)
     keys = step_keys(state)
     if augment:
         x = augment_lib.random_dihedral(parallel.example_keys(keys["augment"], x.shape[0]), x)
     eps = _noise(keys["eps"], x.shape[0], latent_dim)
+    beta = vae_models.kl_weight(
+        state.step,
+        beta=loss["beta"],
+        warmup_steps=loss["warmup_steps"],
+        cycles=loss["cycles"],
+        num_steps=loss["num_steps"],
+    )
 
     def loss_fn(params):
         logits, mean, logvar = apply_fn({"params": params}, x, eps)
-        loss, nll, kl = vae_models.negative_elbo(logits, x, mean, logvar)
-        return loss.mean(), (nll.mean(), kl.mean())
+        elbo, nll, kl = vae_models.negative_elbo(
+            logits, x, mean, logvar, loss["likelihood"], loss["sigma"]
+        )
+        kl_seen = vae_models.free_bits_kl(mean, logvar, loss["free_bits"])
+        objective = (nll + beta * kl_seen).mean()
+        return objective, (elbo.mean(), nll.mean(), kl.mean())
 
-    (loss, (nll, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    loss, nll, kl, grads = parallel.pmean((loss, nll, kl, grads))
+    (objective, (elbo, nll, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    objective, elbo, nll, kl, grads = parallel.pmean((objective, elbo, nll, kl, grads))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {
-        "loss": loss,
+        "loss": objective,
+        "neg_elbo": elbo,
         "nll": nll,
         "kl": kl,
+        "kl_weight": beta,
         "recon_loglik": -nll,
-        "grad_norm": optax.global_norm(grads),
+        "grad_norm": optax.tree.norm(grads),
     }
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
-def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int):
-    x, m = batch["image"], batch["mask"]
+def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int, data_cfg, loss):
+    x, m = to_model_space(batch["image"], data_cfg), batch["mask"]
     eps = _noise(jax.random.PRNGKey(EVAL_SEED), x.shape[0], latent_dim)
     logits, mean, logvar = apply_fn({"params": state.params}, x, eps)
-    loss, nll, kl = vae_models.negative_elbo(logits, x, mean, logvar)
+    elbo, nll, kl = vae_models.negative_elbo(
+        logits, x, mean, logvar, loss["likelihood"], loss["sigma"]
+    )
     return parallel.psum(
         {
-            "loss": jnp.sum(m * loss),
+            "loss": jnp.sum(m * elbo),
             "nll": jnp.sum(m * nll),
             "kl": jnp.sum(m * kl),
             "count": jnp.sum(m),
@@ -78,9 +117,9 @@ def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int):
 
 def training_images(config) -> pipeline.Split:
     """Label-1 ``labeled`` images plus ``scored`` images at or above the threshold."""
-    r = config.data.resolution
-    labeled = pipeline.load_split(config.data.dir, "labeled", r)
-    scored = pipeline.load_split(config.data.dir, "scored", r)
+    d = config.data
+    labeled = pipeline.load_split(d.dir, "labeled", d.resolution, d.downsample)
+    scored = pipeline.load_split(d.dir, "scored", d.resolution, d.downsample)
     return pipeline.Split.concat(
         labeled.take(labeled.targets == 1),
         scored.take(scored.targets >= config.data.score_threshold),
@@ -89,23 +128,33 @@ def training_images(config) -> pipeline.Split:
 
 class VAETask(Task):
     name = "vae"
-    best_metric = "eval_loss"
+    best_metric = "eval_stats_frechet"  # cosmojax/tasks/generated.py
     finite_metrics = ("loss", "grad_norm")
 
     def __init__(self, config):
         super().__init__(config)
         self.model = vae_models.build(config.model, config.data.resolution, self.dtype)
         self.latent_dim = int(config.model.latent_dim)
-        self.train_step = functools.partial(
-            train_step,
+        intensity.check(config.data.intensity_map, config.data.intensity_scale)
+        m = config.model
+        if m.likelihood not in vae_models.LIKELIHOODS:
+            raise ConfigError(
+                f"model.likelihood: expected one of {vae_models.LIKELIHOODS}, got {m.likelihood!r}"
+            )
+        if m.latent_prior not in ("standard", "fitted"):
+            raise ConfigError(
+                f"model.latent_prior: expected 'standard' or 'fitted', got {m.latent_prior!r}"
+            )
+        common = dict(
             apply_fn=self.model.apply,
-            tx=self.tx,
             latent_dim=self.latent_dim,
-            augment=bool(config.data.augment),
+            data_cfg=config.data,
+            loss=loss_settings(config),
         )
-        self.eval_step = functools.partial(
-            eval_step, apply_fn=self.model.apply, latent_dim=self.latent_dim
+        self.train_step = functools.partial(
+            train_step, tx=self.tx, augment=bool(config.data.augment), **common
         )
+        self.eval_step = functools.partial(eval_step, **common)
 
     def dataset(self) -> pipeline.Split:
         return training_images(self.config)
@@ -126,7 +175,30 @@ class VAETask(Task):
     def evaluate(self, state) -> dict:
         s = self.eval_sums(self.eval_step, state, self.val)
         n = s["count"]
-        return {"eval_loss": s["loss"] / n, "eval_nll": s["nll"] / n, "eval_kl": s["kl"] / n}
+        out = {"eval_loss": s["loss"] / n, "eval_nll": s["nll"] / n, "eval_kl": s["kl"] / n}
+        params = parallel.host_local(state.params)
+        prior = None
+        if self.config.model.latent_prior == "fitted":
+            prior = self.fit_latent_prior(params)
+            self._fitted = (int(parallel.host_local(state.step)), prior)
+        out["eval_stats_frechet"] = generated.stats_frechet(
+            self.config, functools.partial(self._sample, params, prior)
+        )
+        return out
+
+    def _sample(self, params, prior, key, n: int) -> np.ndarray:
+        """``n`` draws in [0, 1] at model resolution, as ``sampling.Generator`` makes them."""
+        k_z, k_x = jax.random.split(key)
+        z = jax.random.normal(k_z, (n, self.latent_dim), jnp.float32)
+        if prior is not None:
+            z = jnp.asarray(prior["mean"], jnp.float32) + z @ jnp.asarray(
+                prior["scale_tril"], jnp.float32
+            ).T
+        return np.asarray(self._draw(params, {}, z, k_x))[..., 0]
+
+    @functools.cached_property
+    def _draw(self):
+        return jax.jit(self.draw_fn())
 
     def describe(self) -> dict:
         return {"task": self.name, "kind": self.config.model.kind, "latent_dim": self.latent_dim}
@@ -134,22 +206,54 @@ class VAETask(Task):
     # ---------------------------------------------------------------- pictures
     def generator_fns(self):
         """``(decode_fn, encode_fn)`` for :mod:`cosmojax.sampling`."""
-        model = self.model
+        model, d, m = self.model, self.config.data, self.config.model
 
         def decode_fn(params, model_state, z):
-            return jax.nn.sigmoid(model.apply({"params": params}, z, method=vae_models.VAE.decode))
+            logits = model.apply({"params": params}, z, method=vae_models.VAE.decode)
+            mean = vae_models.mean_image(logits, m.likelihood)
+            return intensity.inverse(mean, d.intensity_map, d.intensity_scale)
 
         def encode_fn(params, x):
+            x = to_model_space(x, d)
             return model.apply({"params": params}, x, method=vae_models.VAE.encode)
 
         return decode_fn, encode_fn
 
+    def draw_fn(self):
+        """``(params, model_state, z, key) -> intensities``: a draw from p(x | z)."""
+        model, d, m = self.model, self.config.data, self.config.model
+
+        def draw(params, model_state, z, key):
+            logits = model.apply({"params": params}, z, method=vae_models.VAE.decode)
+            x = vae_models.sample_image(key, logits, m.likelihood, m.sigma)
+            return intensity.inverse(x, d.intensity_map, d.intensity_scale)
+
+        return draw
+
     @functools.cached_property
     def _pictures(self):
         decode_fn, encode_fn = self.generator_fns()
-        decode = jax.jit(lambda p, z: decode_fn(p, {}, z))
+        draw = self.draw_fn()
+        decode = jax.jit(lambda p, z: draw(p, {}, z, jax.random.PRNGKey(EVAL_SEED)))
         reconstruct = jax.jit(lambda p, x: decode_fn(p, {}, encode_fn(p, x)[0]))
         return decode, reconstruct
+
+    def fit_latent_prior(self, params) -> dict[str, np.ndarray]:
+        """A Gaussian fitted to the posterior means of the training images (ex-post
+        density estimation, Ghosh et al. 2020): where the aggregate posterior has
+        not yet filled N(0, I), latents drawn from it decode to images like the
+        data, while many N(0, I) draws land in regions no image encodes to."""
+        _, encode_fn = self.generator_fns()
+        encode = jax.jit(encode_fn)
+        images = self.train.images
+        means = np.concatenate(
+            [
+                np.asarray(encode(params, images[i : i + 256].astype(np.float32)[..., None])[0])
+                for i in range(0, len(images), 256)
+            ]
+        ).astype(np.float64)
+        cov = np.cov(means.T) + 1e-5 * np.eye(means.shape[1])
+        return {"mean": means.mean(0), "scale_tril": np.linalg.cholesky(cov)}
 
     def on_eval(self, state, step: int, workdir, writer):
         if jax.process_index() != 0:
@@ -158,7 +262,14 @@ class VAETask(Task):
         folder = Path(workdir) / "samples"
         folder.mkdir(exist_ok=True)
         decode, reconstruct = self._pictures
-        samples = np.asarray(decode(params, self.fixed_latents()))
+        latents = self.fixed_latents()
+        if self.config.model.latent_prior == "fitted":
+            fitted_step, prior = getattr(self, "_fitted", (None, None))
+            if fitted_step != step:
+                prior = self.fit_latent_prior(params)
+            save_latent_prior(workdir, step, prior)
+            latents = prior["mean"] + latents @ prior["scale_tril"].T
+        samples = np.asarray(decode(params, latents.astype(np.float32)))
         images_lib.grid(samples, 8).save(folder / f"step_{step:06d}.png")
         originals = self.val.images[:16].astype(np.float32)[..., None]
         recon = np.asarray(reconstruct(params, originals))
@@ -169,6 +280,28 @@ class VAETask(Task):
     def on_end(self, state, workdir):
         if jax.process_index() == 0:
             plot_curves(workdir)
+
+
+def latent_prior_path(workdir, step: int) -> Path:
+    return Path(workdir) / "latent_prior" / f"step_{int(step):08d}.npz"
+
+
+def save_latent_prior(workdir, step: int, prior: dict) -> None:
+    """Writes the fitted latent prior of ``step`` (atomically: temp file, rename)."""
+    path = latent_prior_path(workdir, step)
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **prior)
+    tmp.replace(path)
+
+
+def load_latent_prior(workdir, step: int) -> dict | None:
+    """The latent prior fitted at ``step``, or None (then latents are N(0, I))."""
+    path = latent_prior_path(workdir, step)
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        return {k: f[k] for k in f.files}
 
 
 def plot_curves(workdir) -> Path:

@@ -8,7 +8,9 @@ Layout of a workdir::
     events.out.tfevents.*  TensorBoard metrics
 
 Resume order (as in big_vision): an existing checkpoint in the workdir, else a
-fresh initialisation. The latest ``keep`` checkpoints are kept plus the best by
+fresh initialisation. Inference and warm starts (:func:`restore_params`) read
+only the parameters and the model state of a checkpoint, never the optimizer
+state. The latest ``keep`` checkpoints are kept plus the best by
 the task's validation metric. Orbax writes each step into a temporary folder
 and renames it when complete, so a checkpoint cut short by a kill is never
 restored; such leftovers are deleted when the manager opens the folder.
@@ -24,6 +26,8 @@ from typing import Any
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from etils import epath
+from flax import struct, traverse_util
 from orbax.checkpoint.checkpoint_managers import preservation_policy as pp
 
 CONFIG_FILE = "config.json"
@@ -46,18 +50,9 @@ def load_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(json.loads(path.read_text()))
 
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out = {}
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: d}
-
-
 def structural_differences(saved: dict, new: dict) -> list[str]:
     """Fields under STRUCTURAL_FIELDS whose values differ (``a.b: old -> new``)."""
-    a, b = _flatten(saved), _flatten(new)
+    a, b = (traverse_util.flatten_dict(d, sep=".") for d in (saved, new))
     diffs = []
     for key in sorted(set(a) | set(b)):
         if not any(key == f or key.startswith(f + ".") for f in STRUCTURAL_FIELDS):
@@ -90,6 +85,17 @@ def check_or_write_config(workdir: Path, config, *, write: bool = True) -> None:
         atomic_write_text(path, json.dumps(new, indent=2, sort_keys=True) + "\n")
 
 
+INFERENCE_ITEMS = ("params", "model_state")
+
+
+@struct.dataclass
+class InferenceState:
+    """What inference needs of a training state: the parameters and the model state."""
+
+    params: Any
+    model_state: Any
+
+
 class Checkpoints:
     """An Orbax CheckpointManager for one workdir (state + JSON meta per step)."""
 
@@ -106,7 +112,7 @@ class Checkpoints:
         policies = [pp.LatestN(n=max(1, keep))]
         extra = {}
         if best_metric:
-            metric = lambda m: m[best_metric]  # noqa: E731
+            metric = lambda m: m.get(best_metric, float("inf"))  # noqa: E731
             policies.append(
                 pp.BestN(
                     get_metric_fn=metric, reverse=True, n=1, keep_checkpoints_without_metrics=False
@@ -131,9 +137,6 @@ class Checkpoints:
     def best_step(self) -> int | None:
         return self.manager.best_step() if self.best_metric else self.latest_step()
 
-    def all_steps(self) -> list[int]:
-        return list(self.manager.all_steps())
-
     def save(self, step: int, state, meta: dict, metrics: dict | None = None):
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
         if metrics is not None:
@@ -146,15 +149,45 @@ class Checkpoints:
         args = ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()
         )
+        out = self._restore(step, args)
+        return out.state, out.meta
+
+    def restore_params(self, step: int, abstract=None) -> InferenceState:
+        """The parameters and model state of ``step`` alone (an Orbax partial
+        restore: the optimizer state stays on disk). ``abstract`` (anything with
+        ``.params`` and ``.model_state`` of arrays or ShapeDtypeStructs, e.g.
+        ``jax.eval_shape`` of a task's ``init_state``) fixes the expected shapes;
+        without it the saved shapes are used. Arrays land on this host's first
+        device."""
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        if abstract is None:
+            handler = ocp.PyTreeCheckpointHandler()
+            try:
+                saved = handler.metadata(epath.Path(self.directory / str(int(step)) / "state")).tree
+            finally:
+                handler.close()
+            target = {k: saved[k] for k in INFERENCE_ITEMS}
+        else:
+            target = {k: getattr(abstract, k) for k in INFERENCE_ITEMS}
+        target = abstract_like(target, device)
+        restore_args = jax.tree.map(lambda x: ocp.ArrayRestoreArgs(sharding=x.sharding), target)
+        args = ocp.args.Composite(
+            state=ocp.args.PyTreeRestore(
+                item=target, restore_args=restore_args, partial_restore=True
+            )
+        )
+        out = self._restore(step, args).state
+        return InferenceState(params=out["params"], model_state=out["model_state"])
+
+    def _restore(self, step: int, args):
         try:
-            out = self.manager.restore(int(step), args=args)
+            return self.manager.restore(int(step), args=args)
         except (ValueError, KeyError, TypeError) as e:
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise ResumeError(
                 f"{self.directory}/{step}: checkpoint does not match the model "
                 f"built from the config ({first})"
             ) from None
-        return out.state, out.meta
 
     def wait(self):
         self.manager.wait_until_finished()
@@ -167,3 +200,26 @@ class Checkpoints:
 def abstract_like(tree, sharding):
     """ShapeDtypeStructs of ``tree`` (arrays or structs) placed with ``sharding``."""
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
+def restore_params(
+    workdir: str | os.PathLike,
+    *,
+    step: int | None = None,
+    best_metric: str | None = None,
+    abstract=None,
+) -> tuple[InferenceState, int]:
+    """``(InferenceState, step)`` of a workdir's checkpoint ``step``; by default
+    the best by ``best_metric`` when one is given, else the latest. Reads no
+    optimizer state (see :meth:`Checkpoints.restore_params`)."""
+    ckpt = Checkpoints(workdir, best_metric=best_metric, read_only=True)
+    try:
+        if step is None:
+            step = ckpt.best_step()
+        if step is None:  # no evaluated checkpoint yet
+            step = ckpt.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"{workdir}: no checkpoint yet; train first")
+        return ckpt.restore_params(step, abstract), int(step)
+    finally:
+        ckpt.close()

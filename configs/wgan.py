@@ -1,0 +1,25 @@
+"""A Wasserstein GAN with gradient penalty (WGAN-GP) at 64x64.
+
+    python train_gan.py --config=configs/wgan.py --workdir=runs/wgan
+
+Gulrajani et al. 2017, as used on cosmology images by 3DcosmoGAN and the
+strongest CIL 2018 teams: the DCGAN generator; a critic without BatchNorm
+(LayerNorm instead; the penalty is per example); lambda = 10; 5 critic updates
+per generator update, each on its own fifth of the batch (batch 320 = 5 x 64);
+Adam lr 1e-4, betas (0.5, 0.9).
+"""
+
+from configs import gan
+
+
+def get_config():
+    c = gan.get_config()
+    c.batch_size = 320
+    c.optimizer.learning_rate = 1e-4
+    c.optimizer.b1 = 0.5
+    c.optimizer.b2 = 0.9
+    c.model.loss = "wgan_gp"
+    c.model.d_norm = "layer"
+    c.model.n_critic = 5
+    c.model.label_smoothing = 0.0
+    return c

@@ -1,0 +1,92 @@
+"""What a generator sees: block-max downsampling and intensity maps with exact
+inverses, and the upscaler that turns block maxima back into sources."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cosmojax import upscale
+from cosmojax.configlib import ConfigError
+from cosmojax.data import intensity, resample
+from cosmojax.evaluation import catalog
+
+
+@pytest.mark.parametrize("name", intensity.MAPS)
+@pytest.mark.parametrize("scale", [0.004, 0.02, 0.5])
+def test_intensity_maps_invert_exactly_and_keep_the_ends(name, scale):
+    x = np.concatenate([[0.0, 1.0], np.random.default_rng(0).uniform(size=500) ** 4])
+    y = intensity.forward(x, name, scale)
+    assert y[0] == 0 and abs(y[1] - 1) < 1e-12 and np.all((y >= 0) & (y <= 1 + 1e-12))
+    np.testing.assert_allclose(intensity.inverse(y, name, scale), x, rtol=1e-9, atol=1e-12)
+    order = np.argsort(x)
+    assert np.all(np.diff(y[order]) >= 0)  # monotone: the brightest stay the brightest
+    yj = intensity.forward(jnp.asarray(x, jnp.float32), name, scale)  # same on JAX arrays
+    np.testing.assert_allclose(np.asarray(yj), y, rtol=2e-5, atol=1e-6)
+    back = np.asarray(intensity.inverse(yj, name, scale))
+    np.testing.assert_allclose(back, x, rtol=1e-4, atol=1e-6)
+    if name != "linear":  # a stretch lifts the faint end
+        faint = x < scale
+        assert np.all(y[faint & (x > 0)] > x[faint & (x > 0)])
+
+
+def test_unknown_map_and_bad_scale_are_config_errors():
+    with pytest.raises(ConfigError, match="data.intensity_map"):
+        intensity.forward(np.zeros(2), "sqrt")
+    with pytest.raises(ConfigError, match="data.intensity_scale"):
+        intensity.forward(np.zeros(2), "log", 0.0)
+
+
+def test_block_max_matches_a_brute_force_maximum_for_sizes_that_do_not_divide():
+    rng = np.random.default_rng(1)
+    img = (rng.uniform(size=(50, 37)) ** 8 * 255).astype(np.uint8)
+    out = resample.max_resize(img, (7, 5))
+    rows = np.floor(np.arange(8) * 50 / 7).astype(int)
+    rows[-1] = 50
+    cols = np.floor(np.arange(6) * 37 / 5).astype(int)
+    cols[-1] = 37
+    ref = np.array(
+        [
+            [img[rows[i] : rows[i + 1], cols[j] : cols[j + 1]].max() for j in range(5)]
+            for i in range(7)
+        ]
+    )
+    np.testing.assert_array_equal(out, ref)
+    star = np.zeros((1000, 1000), np.uint8)
+    star[500:503, 700:703] = 255
+    assert resample.max_resize(star, 128).max() == 255  # an area average gives ~1/7
+    assert resample.area_resize(star, 128).max() < 60
+    assert resample.prepare_image(np.zeros((1000, 1000), np.uint8), 128, "max").max() == 0
+    with pytest.raises(ConfigError, match="data.downsample"):
+        resample.resize(star, 128, "median")
+
+
+def test_block_max_upscaling_gives_one_compact_source_per_peak():
+    small = np.zeros((128, 128), np.float32)
+    small[20, 20] = 1.0  # a saturated star
+    small[20:22, 90:92] = 40 / 255  # one faint star spread over 2x2 blocks
+    small[100, 50] = 12 / 255
+    big = upscale.upscale(small, 1000, downsample="max")
+    counts = catalog.component_counts(big, (0, 5, 20, 50))
+    assert counts == {0: 3, 5: 3, 20: 2, 50: 1}, counts
+    assert big.max() == 255 and catalog.zero_fraction(big) > 0.999
+    block = 1000 / 128
+    ys, xs = np.nonzero(big[: int(30 * block), : int(30 * block)] > 100)
+    assert 20 * block - 3 <= ys.mean() <= 21 * block + 3  # inside its block
+    again = upscale.upscale(small, 1000, downsample="max")
+    np.testing.assert_array_equal(big, again)  # a pure function of the image
+
+
+def test_faint_sources_render_without_warnings():
+    small = np.zeros((128, 128), np.float32)
+    small[64, 64] = 0.2 / 255 / (1000 / 128) ** 2 * 40  # far below one count at full size
+    small[10, 10] = 3 / 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for how in ("area", "max"):
+            big = upscale.upscale(small, 1000, downsample=how, threshold=1e-4)
+            assert big.shape == (1000, 1000)
+    assert upscale.moffat_radius(0.1, 2.0) == 0.0 and upscale.moffat_radius(10.0, 2.0) > 2.0
