@@ -44,13 +44,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/throughput.py --no_pipeline  # benchmarks/pipeline.py measures the input
 	$(PY) benchmarks/kill_resume.py
 	$(PY) train_vae.py --config=configs/vae.py --workdir=runs/bench/vae \
-	  --config.num_steps=3000 --config.eval_every=500 --config.checkpoint_every=500
-	$(PY) train_vae.py --config=configs/vae_conv.py --workdir=runs/bench/vae_conv \
-	  --config.num_steps=120 --config.eval_every=120 --config.checkpoint_every=120
+	  --config.num_steps=1500 --config.eval_every=500 --config.checkpoint_every=500
 	$(PY) train_gan.py --config=configs/gan.py --workdir=runs/bench/gan \
-	  --config.num_steps=800 --config.eval_every=400 --config.checkpoint_every=400
+	  --config.num_steps=400 --config.eval_every=200 --config.checkpoint_every=200
+	$(PY) train_gan.py --config=configs/wgan.py --workdir=runs/bench/wgan \
+	  --config.num_steps=150 --config.eval_every=75 --config.checkpoint_every=75
 	$(PY) benchmarks/scorer_quality.py --critic_steps 500
-	$(PY) benchmarks/generator_quality.py --runs runs/bench --num 300
+	$(PY) benchmarks/generator_quality.py --runs runs/bench --num 300 --generators vae,gan,wgan
 
 lint: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev]'

@@ -131,7 +131,8 @@ def write_pngs(folder, images):
     return folder
 
 
-def run_evaluate(generated, reference, out, num):
+def run_evaluate(generated, reference, out, num, scorer_workdir=None):
+    extra = ["--scorer_workdir", str(scorer_workdir)] if scorer_workdir else []
     evaluate.main(
         [
             "--generated",
@@ -144,6 +145,7 @@ def run_evaluate(generated, reference, out, num):
             str(num),
             "--resolution",
             "100",
+            *extra,
         ]
     )
     return json.loads((out / "metrics.json").read_text())
@@ -170,3 +172,27 @@ def test_evaluate_command_orders_real_and_shifted_images(tiny_data, tmp_path):
     assert ratio["copies"] < 1.0 < ratio["strong"]
     for name in ("histogram", "power_spectrum", "peak_counts", "source_counts", "samples"):
         assert (tmp_path / "report_copies" / f"{name}.png").stat().st_size > 1000
+
+
+def test_domain_frechet_with_a_scorer_orders_real_and_shifted_images(tiny_data, tmp_path):
+    """--scorer_workdir adds the distance in the scorer's penultimate features and
+    the scores; copies of the real images are closer than strongly shifted ones."""
+    from cosmojax import cli
+    from cosmojax.data import layout
+    from tests.helpers import tiny_config
+
+    cli.train(tiny_config("scorer", tiny_data, num_steps=4), tmp_path / "scorer")
+    _, paths, labels = layout.list_split(tiny_data, "labeled")
+    real = np.stack([layout.read_png(p) for p, t in zip(paths, labels, strict=True) if t == 1])
+    num = len(real) // 2
+    out = {}
+    for name, shift in [("copies", 0), ("strong", 60)]:
+        images = np.clip(real.astype(np.int32) + shift, 0, 255).astype(np.uint8)
+        folder = write_pngs(tmp_path / name, images)
+        out[name] = run_evaluate(
+            folder, tiny_data, tmp_path / f"r_{name}", num, tmp_path / "scorer"
+        )
+    df = {k: r["domain_frechet"]["generated_vs_real"] for k, r in out.items()}
+    assert out["copies"]["domain_frechet"]["real_vs_real"] > 0
+    assert df["copies"] < df["strong"], df
+    assert set(out["copies"]["scores"]) == {"generated", "real"}

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cosmojax import sampling, scoring
+from cosmojax import cli, sampling, scoring
 from cosmojax.models import gan as gan_models
 from cosmojax.tasks import gan as gan_task
 from cosmojax.train import loop
@@ -122,9 +122,9 @@ def test_batchnorm_updates_in_training_not_in_eval(task_and_state):
 
 
 def test_training_resumes_exactly_and_samples(tiny_data, tmp_path):
-    straight = loop.train_and_evaluate(tiny_gan_config(tiny_data), tmp_path / "a")
-    loop.train_and_evaluate(tiny_gan_config(tiny_data, num_steps=3), tmp_path / "b")
-    resumed = loop.train_and_evaluate(tiny_gan_config(tiny_data), tmp_path / "b")
+    straight = cli.train(tiny_gan_config(tiny_data), tmp_path / "a")
+    cli.train(tiny_gan_config(tiny_data, num_steps=3), tmp_path / "b")
+    resumed = cli.train(tiny_gan_config(tiny_data), tmp_path / "b")
     for tree in ("params", "model_state"):
         a = flat_params(getattr(straight.state, tree))
         b = flat_params(getattr(resumed.state, tree))
@@ -139,10 +139,10 @@ def test_training_resumes_exactly_and_samples(tiny_data, tmp_path):
 
 
 def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path):
-    loop.train_and_evaluate(tiny_gan_config(tiny_data, num_steps=3), tmp_path / "gan")
+    cli.train(tiny_gan_config(tiny_data, num_steps=3), tmp_path / "gan")
     config = tiny_config("gan_scorer", tiny_data, num_steps=4, **{"model.size": 16, "model.ndf": 4})
     config.model.gan_workdir = str(tmp_path / "gan")
-    result = loop.train_and_evaluate(config, tmp_path / "critic")
+    result = cli.train(config, tmp_path / "critic")
     d = sampling.load(tmp_path / "gan").params["d"]
     backbone = flat_params(result.state.params["backbone"])
     assert all(np.array_equal(v, flat_params(d)[k]) for k, v in backbone.items())  # frozen
@@ -153,11 +153,11 @@ def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path):
 
 SUBPROCESS = """
 import sys, numpy as np
-from cosmojax.train import loop
+from cosmojax import cli
 from cosmojax.train import metrics as metrics_lib
 from tests.helpers import flat_params
 from tests.test_gan import tiny_gan_config
-r = loop.train_and_evaluate(tiny_gan_config(sys.argv[1], num_steps=3, checkpoint_every=100,
+r = cli.train(tiny_gan_config(sys.argv[1], num_steps=3, checkpoint_every=100,
                                             eval_every=100), sys.argv[2])
 np.savez(sys.argv[3], **flat_params(r.state.params), **flat_params(r.state.model_state))
 """
@@ -231,10 +231,14 @@ def _last(workdir, key, n):
 
 
 def test_a_few_gan_steps_keep_d_fake_away_from_zero(tiny_data, tmp_path):
-    c = tiny_gan_config(tiny_data, num_steps=40, log_every=1, eval_every=40, checkpoint_every=40)
-    loop.train_and_evaluate(c, tmp_path / "g")
-    d_fake = _last(tmp_path / "g", "train_d_fake", 10)
-    assert len(d_fake) == 10 and min(d_fake) > 0.05, d_fake
+    """A discriminator strong enough to win against a generator that does not
+    learn (D(fake) falls below 0.05 then) stays fooled often enough by one that does."""
+    c = tiny_gan_config(tiny_data, num_steps=60, log_every=1, eval_every=60, checkpoint_every=60)
+    c.model.ndf = 16
+    c.optimizer.learning_rate = 1e-3
+    cli.train(c, tmp_path / "g")
+    d_fake = _last(tmp_path / "g", "train_d_fake", 30)
+    assert len(d_fake) == 30 and np.mean(d_fake) > 0.05, d_fake
 
 
 def test_wgan_gp_trains_and_penalises_the_critic_gradient(tiny_data, tmp_path):
@@ -242,7 +246,7 @@ def test_wgan_gp_trains_and_penalises_the_critic_gradient(tiny_data, tmp_path):
         tiny_data, num_steps=6, log_every=1, eval_every=6, checkpoint_every=6, batch_size=8
     )
     c.model.loss, c.model.d_norm, c.model.n_critic = "wgan_gp", "layer", 2
-    loop.train_and_evaluate(c, tmp_path / "w")
+    cli.train(c, tmp_path / "w")
     rows = [r for r in metrics_lib.read_metrics(tmp_path / "w") if "train_d_loss" in r]
     assert len(rows) == 6 and all(np.isfinite(r["train_d_loss"]) for r in rows)
     g = sampling.load(tmp_path / "w")
@@ -262,3 +266,18 @@ def test_wgan_gp_trains_and_penalises_the_critic_gradient(tiny_data, tmp_path):
         bad = tiny_gan_config(tiny_data)
         bad.model.loss = "wgan_gp"
         gan_task.GANTask(bad)
+
+
+def test_gan_discriminator_learns_and_a_non_finite_loss_stops(tiny_data, tmp_path):
+    from cosmojax import tasks
+
+    c = tiny_gan_config(tiny_data, num_steps=20, log_every=1, eval_every=100, checkpoint_every=100)
+    cli.train(c, tmp_path / "g")
+    d_loss = _last(tmp_path / "g", "train_d_loss", 20)
+    assert np.mean(d_loss[-5:]) < np.mean(d_loss[:3])  # D learns to tell them apart
+    c = tiny_gan_config(tiny_data, num_steps=4, eval_every=100, checkpoint_every=100)
+    task = tasks.build(c)
+    train, val = task.splits
+    task.splits = (type(train)(train.ids, train.images * np.nan, train.targets), val)
+    with pytest.raises(loop.NonFiniteError, match=r"non-finite d_loss \(nan\) at step 1"):
+        loop.train_and_evaluate(c, tmp_path / "nan", task=task)

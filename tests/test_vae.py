@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cosmojax import generate, sampling, upscale
+from cosmojax import cli, generate, sampling, upscale
 from cosmojax.data import layout
 from cosmojax.evaluation import catalog
 from cosmojax.models import vae as vae_models
@@ -161,7 +161,7 @@ def test_gradient_flows_through_the_reparameterisation():
 @pytest.fixture(scope="module")
 def vae_run(tiny_data, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("vae") / "run"
-    result = loop.train_and_evaluate(tiny_vae_config(tiny_data), workdir)
+    result = cli.train(tiny_vae_config(tiny_data), workdir)
     return workdir, result
 
 
@@ -170,8 +170,8 @@ def test_training_writes_samples_curves_and_resumes_exactly(vae_run, tiny_data, 
     assert (workdir / "samples" / "step_000003.png").exists()
     assert (workdir / "samples" / "recon_step_000006.png").exists()
     assert Image.open(workdir / "curves.png").size[0] > 500
-    loop.train_and_evaluate(tiny_vae_config(tiny_data, num_steps=4), tmp_path / "b")
-    resumed = loop.train_and_evaluate(tiny_vae_config(tiny_data), tmp_path / "b")
+    cli.train(tiny_vae_config(tiny_data, num_steps=4), tmp_path / "b")
+    resumed = cli.train(tiny_vae_config(tiny_data), tmp_path / "b")
     a, b = flat_params(straight.state.params), flat_params(resumed.state.params)
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
@@ -247,3 +247,22 @@ def test_upscaler_keeps_empty_sky_and_compact_sources():
     assert big.max() == 255 and catalog.zero_fraction(big) > 0.999  # saturated core
     faint = upscale.upscale(small * 0.125, 1000)  # below saturation: flux is kept
     np.testing.assert_allclose(faint.sum(), 0.05 * 255 * 4 * (1000 / 128) ** 2, rtol=0.05)
+
+
+def test_vae_training_lowers_its_loss_and_stops_on_a_non_finite_loss(tiny_data, tmp_path):
+    from cosmojax import tasks
+    from cosmojax.train import metrics as metrics_lib
+
+    config = tiny_vae_config(tiny_data, num_steps=60, eval_every=100, checkpoint_every=100)
+    config.optimizer.learning_rate = 3e-3
+    cli.train(config, tmp_path / "a")
+    losses = [
+        r["train_loss"] for r in metrics_lib.read_metrics(tmp_path / "a") if "train_loss" in r
+    ]
+    assert len(losses) == 60 and np.median(losses[-10:]) < 0.7 * np.median(losses[:10]), losses
+    config = tiny_vae_config(tiny_data, num_steps=6, eval_every=100, checkpoint_every=100)
+    task = tasks.build(config)
+    train, val = task.splits
+    task.splits = (type(train)(train.ids, train.images * np.nan, train.targets), val)
+    with pytest.raises(loop.NonFiniteError, match=r"non-finite loss \(nan\) at step 1"):
+        loop.train_and_evaluate(config, tmp_path / "nan", task=task)

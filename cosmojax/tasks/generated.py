@@ -49,4 +49,3 @@ def stats_frechet(config, sample_fn) -> float:
     big = full_size(small, config.data.downsample, size)
     gen = metrics.stat_vectors(metrics.image_statistics(big))
     return float(metrics.frechet(real, gen))
-

@@ -191,9 +191,10 @@ class VAETask(Task):
         k_z, k_x = jax.random.split(key)
         z = jax.random.normal(k_z, (n, self.latent_dim), jnp.float32)
         if prior is not None:
-            z = jnp.asarray(prior["mean"], jnp.float32) + z @ jnp.asarray(
-                prior["scale_tril"], jnp.float32
-            ).T
+            z = (
+                jnp.asarray(prior["mean"], jnp.float32)
+                + z @ jnp.asarray(prior["scale_tril"], jnp.float32).T
+            )
         return np.asarray(self._draw(params, {}, z, k_x))[..., 0]
 
     @functools.cached_property

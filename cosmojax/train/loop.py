@@ -20,7 +20,6 @@ import math
 import signal
 import sys
 import threading
-import warnings
 from pathlib import Path
 
 import jax
@@ -114,19 +113,9 @@ def _check_finite(step: int, values: dict, keys, workdir, ckpt):
             )
 
 
-def train_and_evaluate(config, workdir: str | Path, *, task=None) -> TrainResult:
+def train_and_evaluate(config, workdir: str | Path, *, task) -> TrainResult:
     """Trains ``task`` (built from ``config`` by the caller, e.g. ``cosmojax.cli.train``)
     in ``workdir``, resuming from its latest checkpoint."""
-    if task is None:
-        warnings.warn(
-            "train_and_evaluate without task= is deprecated; pass task=tasks.build(config) "
-            "or call cosmojax.cli.train(config, workdir)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        from cosmojax import tasks  # the one upward import, kept only for old callers
-
-        task = tasks.build(config)
     workdir = Path(workdir).absolute()
     is_main = jax.process_index() == 0
     lock = locks.WorkdirLock(workdir) if is_main else contextlib.nullcontext()
