@@ -34,12 +34,18 @@ def _progress(it, desc, total=None):
     return tqdm(it, desc=desc, total=total, unit="img", file=sys.stderr)
 
 
-def load_real(reference: str, num: int, seed: int = 0) -> np.ndarray:
+def load_real(reference: str, num: int, seed: int = 0, resolution: int | None = None) -> np.ndarray:
+    """``num`` label-1 images of ``reference``, each reduced to ``resolution`` (by
+    area, as the metrics do) as it is read: no more than one full-size image is
+    held at a time."""
     root = sources.resolve_data_dir(reference or None)
     ids, paths, labels = layout.list_split(root, "labeled")
     chosen = [p for p, t in zip(paths, labels, strict=True) if t == 1]
     chosen = [chosen[i] for i in np.random.default_rng(seed).permutation(len(chosen))[:num]]
-    return np.stack([layout.read_png(p) for p in _progress(chosen, "reading real")])
+    read = layout.read_png
+    if resolution is not None:
+        read = lambda p: at_resolution(layout.read_png(p)[None], resolution)[0]  # noqa: E731
+    return np.stack([read(p) for p in _progress(chosen, "reading real")])
 
 
 def load_generated(generated: str, num: int, resolution: int, seed: int = 0) -> tuple:
@@ -221,13 +227,12 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     try:
         scorer = scoring.load(args.scorer_workdir) if args.scorer_workdir else None
-        real = load_real(args.reference, 2 * args.num, args.seed)
+        real = load_real(args.reference, 2 * args.num, args.seed, args.resolution)
         gen, what = load_generated(args.generated, args.num, args.resolution, args.seed)
     except (layout.DataError, FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
     half = len(real) // 2
     real_a, real_b = real[:half], real[half:]
-    real_a, real_b = (at_resolution(x, args.resolution) for x in (real_a, real_b))
     result = compare(real_a, real_b, gen, scorer)
     result = {
         "generated": what,

@@ -37,20 +37,16 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from cosmojax.data.synthetic import KNEE, soft_saturate  # the sensor's, as the data's
+
 METHODS = ("sources", "bicubic", "bilinear", "nearest")
 BETA = 2.5
 MIN_ALPHA = 2.0  # px: no source is narrower than the instrument's PSF (alpha ~ 1.6-2.4)
-KNEE = 200.0
 
 
 def _resize(counts: np.ndarray, size: int, resample) -> np.ndarray:
     im = Image.fromarray(np.asarray(counts, np.float32), mode="F")
     return np.asarray(im.resize((size, size), resample), np.float32)
-
-
-def soft_saturate(x):
-    over = np.maximum(x - KNEE, 0.0)
-    return np.where(x > KNEE, KNEE + (255.0 - KNEE) * np.tanh(over / (255.0 - KNEE)), x)
 
 
 def _render_sources(counts: np.ndarray, size: int, threshold: float, max_area: int):

@@ -67,6 +67,14 @@ class CilCosmology(tfds.core.GeneratorBasedBuilder):
         "scripts take it as --config.data.dir=PATH."
     )
 
+    # TFDS announces a download ("Downloading and preparing dataset Unknown size")
+    # and its end; nothing is downloaded here, and prepared_builder says what happens.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        print(f"Prepared {self.builder_config.name} in {self.data_dir}", file=sys.stderr)
+
     def _info(self):
         r = self.builder_config.resolution
         features = tfds.features.FeaturesDict(

@@ -40,11 +40,6 @@ def bce_logits(logits, target):
     return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, jnp.full_like(logits, target)))
 
 
-def latents(key, batch: int, nz: int):
-    keys = parallel.example_keys(key, batch)
-    return jax.vmap(lambda k: jax.random.normal(k, (nz,)))(keys)
-
-
 def d_logits(d_apply, params_d, stats_d, real, fake):
     """Train-mode logits of ``real`` and ``fake`` from one pass over the joint batch,
     so BatchNorm normalises real and fake images with the same statistics (a D
@@ -153,7 +148,7 @@ def train_step(
     generator update on all the fakes; one generator forward pass serves both."""
     real = to_tanh_range(batch["image"], data_cfg)
     keys = step_keys(state)
-    z = latents(keys["z"], real.shape[0], nz)
+    z = parallel.example_normals(keys["z"], real.shape[0], nz)
     stats = state.model_state
 
     def generate(pg):

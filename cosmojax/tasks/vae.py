@@ -25,11 +25,6 @@ from cosmojax.train.state import TrainState
 EVAL_SEED = 20180  # the eval noise is fixed, so validation losses are comparable
 
 
-def _noise(key, batch: int, latent_dim: int):
-    keys = parallel.example_keys(key, batch)
-    return jax.vmap(lambda k: jax.random.normal(k, (latent_dim,)))(keys)
-
-
 def step_keys(state: TrainState) -> dict[str, jax.Array]:
     """The step's keys by purpose; each is the parent of per-example keys."""
     k_augment, k_eps = state.step_keys(2)
@@ -64,7 +59,7 @@ def train_step(
     keys = step_keys(state)
     if augment:
         x = augment_lib.random_dihedral(parallel.example_keys(keys["augment"], x.shape[0]), x)
-    eps = _noise(keys["eps"], x.shape[0], latent_dim)
+    eps = parallel.example_normals(keys["eps"], x.shape[0], latent_dim)
     beta = vae_models.kl_weight(
         state.step,
         beta=loss["beta"],
@@ -100,7 +95,7 @@ def train_step(
 
 def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int, data_cfg, loss):
     x, m = to_model_space(batch["image"], data_cfg), batch["mask"]
-    eps = _noise(jax.random.PRNGKey(EVAL_SEED), x.shape[0], latent_dim)
+    eps = parallel.example_normals(jax.random.PRNGKey(EVAL_SEED), x.shape[0], latent_dim)
     logits, mean, logvar = apply_fn({"params": state.params}, x, eps)
     elbo, nll, kl = vae_models.negative_elbo(
         logits, x, mean, logvar, loss["likelihood"], loss["sigma"]

@@ -114,6 +114,13 @@ def example_keys(key: jax.Array, local_batch: int) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(local_example_index(local_batch))
 
 
+def example_normals(key: jax.Array, local_batch: int, dim: int) -> jax.Array:
+    """``[local_batch, dim]`` standard normals, one draw per example from
+    :func:`example_keys` (latents, reparameterisation noise)."""
+    keys = example_keys(key, local_batch)
+    return jax.vmap(lambda k: jax.random.normal(k, (dim,)))(keys)
+
+
 def pmean(tree):
     return jax.lax.pmean(tree, AXIS)
 
