@@ -142,67 +142,74 @@ def compare(real_a, real_b, gen, scorer=None, *, real: dict | None = None) -> di
     return out
 
 
-def plots(result: dict, real, gen, out: Path, resolution: int):
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from cosmojax import images as images_lib
+    return plt
 
-    m = result["means"]
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+
+
+def plot_histogram(means: dict, out: Path) -> None:
     edges = statistics.HIST_EDGES
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
     centres = np.sqrt(np.maximum(edges[:-1], 0.1) * edges[1:])
     for name, style in (("real", "-"), ("real_b", ":"), ("generated", "--")):
-        ax.plot(centres, m[name]["histogram"], style, label=name.replace("real_b", "real (B)"))
+        ax.plot(centres, means[name]["histogram"], style, label=name.replace("real_b", "real (B)"))
     ax.set_xscale("log")
     ax.set(
         xlabel="intensity (counts)", ylabel="mean log10(1 + pixels)", title="Intensity histogram"
     )
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "histogram.png", dpi=110)
-    plt.close(fig)
+    _save(fig, out / "histogram.png")
 
+
+def plot_power_spectrum(means: dict, out: Path, resolution: int) -> None:
     _, k = statistics.spectrum_bins(resolution, resolution)
-    fig, (a1, a2) = plt.subplots(
+    fig, (a1, a2) = _pyplot().subplots(
         2, 1, figsize=(6, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
     )
     for name, style in (("real", "-"), ("real_b", ":"), ("generated", "--")):
-        a1.plot(k, m[name]["power_spectrum"], style, label=name)
+        a1.plot(k, means[name]["power_spectrum"], style, label=name)
     a1.set(ylabel="log10 P(k)", title="Radially averaged power spectrum")
     a1.legend()
-    ratio = 10 ** (
-        np.array(m["generated"]["power_spectrum"]) - np.array(m["real"]["power_spectrum"])
-    )
-    a2.plot(k, ratio)
+    gen, real = (np.array(means[n]["power_spectrum"]) for n in ("generated", "real"))
+    a2.plot(k, 10 ** (gen - real))
     a2.axhline(1.0, color="k", lw=0.5)
     a2.set(xscale="log", yscale="log", xlabel="|k| (cycles per pixel)", ylabel="generated / real")
-    fig.tight_layout()
-    fig.savefig(out / "power_spectrum.png", dpi=110)
-    plt.close(fig)
+    _save(fig, out / "power_spectrum.png")
 
+
+def plot_counts(means: dict, out: Path) -> None:
     for key, labels, fname, title in (
         ("peak_counts", statistics.PEAK_THRESHOLDS, "peak_counts.png", "Peaks above threshold"),
-        (
-            "source_counts",
-            catalog.THRESHOLDS,
-            "source_counts.png",
-            "Sources (components) above threshold",
-        ),
+        ("source_counts", catalog.THRESHOLDS, "source_counts.png", "Sources above threshold"),
     ):
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = _pyplot().subplots(figsize=(6, 4))
         x = np.arange(len(labels))
-        ax.bar(x - 0.2, m["real"][key], 0.4, label="real")
-        ax.bar(x + 0.2, m["generated"][key], 0.4, label="generated")
+        ax.bar(x - 0.2, means["real"][key], 0.4, label="real")
+        ax.bar(x + 0.2, means["generated"][key], 0.4, label="generated")
         ax.set_xticks(x, [f"{t:g}" for t in labels])
         ax.set(xlabel="threshold (counts)", ylabel="mean log10(1 + count)", title=title)
         ax.legend()
-        fig.tight_layout()
-        fig.savefig(out / fname, dpi=110)
-        plt.close(fig)
+        _save(fig, out / fname)
 
+
+def plots(result: dict, real, gen, out: Path, resolution: int):
+    """histogram.png, power_spectrum.png, peak_counts.png, source_counts.png and
+    samples.png (real above generated) in ``out``."""
+    from cosmojax import images as images_lib
+
+    plot_histogram(result["means"], out)
+    plot_power_spectrum(result["means"], out, resolution)
+    plot_counts(result["means"], out)
     n = min(8, len(real), len(gen))
     thumbs = np.concatenate([at_resolution(real[:n], 250), at_resolution(gen[:n], 250)])
     images_lib.grid(thumbs, n).save(out / "samples.png")
