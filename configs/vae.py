@@ -45,7 +45,7 @@ def get_config():
     c.model.kl_warmup_steps = 0  # > 0: linear ramp of the KL weight from 0
     c.model.kl_cycles = 0  # > 0: cyclical KL schedule instead of the warm-up
     c.model.free_bits = 0.0  # nats per latent dimension
-    c.model.latent_prior = (
-        "fitted"  # sample from a Gaussian fitted to the posterior means; or "standard"
-    )
+    # Latents are drawn from the training images' posteriors ("aggregate"), a
+    # Gaussian fitted to their means ("fitted") or N(0, I) ("standard").
+    c.model.latent_prior = "aggregate"
     return c

@@ -41,7 +41,7 @@ class Generator:
     latent_dim: int
     step: int
     draw_fn: object | None = None  # (params, model_state, z, key) -> a draw from p(x | z)
-    latent_prior: dict | None = None  # {"mean", "scale_tril"}: fitted prior; None = N(0, I)
+    latent_prior: dict | None = None  # see tasks.vae.draw_latents; None = N(0, I)
 
     @property
     def resolution(self) -> int:
@@ -59,15 +59,13 @@ class Generator:
 
     def latents(self, key, n: int) -> jax.Array:
         """``n`` latents from the prior: N(0, I), or, for a VAE trained with
-        ``model.latent_prior="fitted"``, the Gaussian fitted to its training
-        images' posterior means at the restored step."""
-        eps = jax.random.normal(key, (n, self.latent_dim), jnp.float32)
+        ``model.latent_prior`` ``fitted`` / ``aggregate``, the prior made from its
+        training images' posteriors at the restored step."""
         if self.latent_prior is None:
-            return eps
-        p = self.latent_prior
-        return (
-            jnp.asarray(p["mean"], jnp.float32) + eps @ jnp.asarray(p["scale_tril"], jnp.float32).T
-        )
+            return jax.random.normal(key, (n, self.latent_dim), jnp.float32)
+        from cosmojax.tasks import vae as vae_task
+
+        return vae_task.draw_latents(self.latent_prior, key, n, self.latent_dim)
 
     def decode_float(self, z) -> np.ndarray:
         """Intensities in [0, 1], float32 ``[N, r, r]``."""
@@ -161,7 +159,7 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
 
 
 def _latent_prior(task, workdir, step: int) -> dict | None:
-    if task.name != "vae" or task.config.model.get("latent_prior", "standard") != "fitted":
+    if task.name != "vae" or task.config.model.get("latent_prior", "standard") == "standard":
         return None
     from cosmojax.tasks import vae as vae_task
 

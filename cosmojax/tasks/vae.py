@@ -136,9 +136,9 @@ class VAETask(Task):
             raise ConfigError(
                 f"model.likelihood: expected one of {vae_models.LIKELIHOODS}, got {m.likelihood!r}"
             )
-        if m.latent_prior not in ("standard", "fitted"):
+        if m.latent_prior not in LATENT_PRIORS:
             raise ConfigError(
-                f"model.latent_prior: expected 'standard' or 'fitted', got {m.latent_prior!r}"
+                f"model.latent_prior: expected one of {LATENT_PRIORS}, got {m.latent_prior!r}"
             )
         common = dict(
             apply_fn=self.model.apply,
@@ -173,7 +173,7 @@ class VAETask(Task):
         out = {"eval_loss": s["loss"] / n, "eval_nll": s["nll"] / n, "eval_kl": s["kl"] / n}
         params = parallel.host_local(state.params)
         prior = None
-        if self.config.model.latent_prior == "fitted":
+        if self.config.model.latent_prior != "standard":
             prior = self.fit_latent_prior(params)
             self._fitted = (int(parallel.host_local(state.step)), prior)
         out["eval_stats_frechet"] = generated.stats_frechet(
@@ -184,12 +184,7 @@ class VAETask(Task):
     def _sample(self, params, prior, key, n: int) -> np.ndarray:
         """``n`` draws in [0, 1] at model resolution, as ``sampling.Generator`` makes them."""
         k_z, k_x = jax.random.split(key)
-        z = jax.random.normal(k_z, (n, self.latent_dim), jnp.float32)
-        if prior is not None:
-            z = (
-                jnp.asarray(prior["mean"], jnp.float32)
-                + z @ jnp.asarray(prior["scale_tril"], jnp.float32).T
-            )
+        z = draw_latents(prior, k_z, n, self.latent_dim)
         return np.asarray(self._draw(params, {}, z, k_x))[..., 0]
 
     @functools.cached_property
@@ -235,19 +230,23 @@ class VAETask(Task):
         return decode, reconstruct
 
     def fit_latent_prior(self, params) -> dict[str, np.ndarray]:
-        """A Gaussian fitted to the posterior means of the training images (ex-post
-        density estimation, Ghosh et al. 2020): where the aggregate posterior has
-        not yet filled N(0, I), latents drawn from it decode to images like the
-        data, while many N(0, I) draws land in regions no image encodes to."""
+        """The latent prior that samples are drawn from, made from the training
+        images' posteriors (ex-post density estimation, Ghosh et al. 2020): where
+        the aggregate posterior has not yet filled N(0, I), many N(0, I) draws
+        land in regions no image encodes to. ``fitted``: a Gaussian fitted to the
+        posterior means; ``aggregate``: the aggregate posterior itself, the
+        mixture of every training image's q(z | x)."""
         _, encode_fn = self.generator_fns()
         encode = jax.jit(encode_fn)
         images = self.train.images
-        means = np.concatenate(
-            [
-                np.asarray(encode(params, images[i : i + 256].astype(np.float32)[..., None])[0])
-                for i in range(0, len(images), 256)
-            ]
-        ).astype(np.float64)
+        parts = [
+            encode(params, images[i : i + 256].astype(np.float32)[..., None])
+            for i in range(0, len(images), 256)
+        ]
+        means = np.concatenate([np.asarray(m) for m, _ in parts]).astype(np.float64)
+        if self.config.model.latent_prior == "aggregate":
+            sds = np.exp(0.5 * np.concatenate([np.asarray(lv) for _, lv in parts]))
+            return {"means": means.astype(np.float32), "sds": sds.astype(np.float32)}
         cov = np.cov(means.T) + 1e-5 * np.eye(means.shape[1])
         return {"mean": means.mean(0), "scale_tril": np.linalg.cholesky(cov)}
 
@@ -259,12 +258,13 @@ class VAETask(Task):
         folder.mkdir(exist_ok=True)
         decode, reconstruct = self._pictures
         latents = self.fixed_latents()
-        if self.config.model.latent_prior == "fitted":
+        if self.config.model.latent_prior != "standard":
             fitted_step, prior = getattr(self, "_fitted", (None, None))
             if fitted_step != step:
                 prior = self.fit_latent_prior(params)
             save_latent_prior(workdir, step, prior)
-            latents = prior["mean"] + latents @ prior["scale_tril"].T
+            key = jax.random.PRNGKey(self.config.seed + 7919)
+            latents = np.asarray(draw_latents(prior, key, len(latents), self.latent_dim))
         samples = np.asarray(decode(params, latents.astype(np.float32)))
         images_lib.grid(samples, 8).save(folder / f"step_{step:06d}.png")
         originals = self.val.images[:16].astype(np.float32)[..., None]
@@ -276,6 +276,24 @@ class VAETask(Task):
     def on_end(self, state, workdir):
         if jax.process_index() == 0:
             plot_curves(workdir)
+
+
+LATENT_PRIORS = ("standard", "fitted", "aggregate")
+
+
+def draw_latents(prior: dict | None, key, n: int, dim: int) -> jax.Array:
+    """``n`` latents from ``prior``: N(0, I) (None), the fitted Gaussian
+    (``mean``, ``scale_tril``) or the aggregate posterior (``means``, ``sds``:
+    a training image's posterior, chosen uniformly, then a draw from it)."""
+    k_pick, k_eps = jax.random.split(key)
+    eps = jax.random.normal(k_eps, (n, dim), jnp.float32)
+    if prior is None:
+        return eps
+    if "means" in prior:
+        i = jax.random.randint(k_pick, (n,), 0, len(prior["means"]))
+        return jnp.asarray(prior["means"])[i] + jnp.asarray(prior["sds"])[i] * eps
+    tril = jnp.asarray(prior["scale_tril"], jnp.float32)
+    return jnp.asarray(prior["mean"], jnp.float32) + eps @ tril.T
 
 
 def latent_prior_path(workdir, step: int) -> Path:
