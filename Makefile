@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 --dist load tests
 
 # Generates the default synthetic data set (once) and prints its summary; trains
 # a short paper scorer and writes Kaggle-style predictions for the query images;

@@ -23,7 +23,13 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 # Tiny shapes for kill trials; the VAE also needs a small model and more images.
-TINY = {"data.resolution": 16, "batch_size": 8, "eval_batch_size": 8, "log_every": 5}
+TINY = {
+    "data.resolution": 16,
+    "batch_size": 8,
+    "eval_batch_size": 8,
+    "log_every": 5,
+    "eval_generated": 8,
+}
 TASK_OVERRIDES = {
     "scorer": {},
     "vae": {"model.hidden": 32, "model.latent_dim": 8, "data.score_threshold": 1.0},

@@ -271,9 +271,9 @@ def test_wgan_gp_trains_and_penalises_the_critic_gradient(tiny_data, tmp_path):
 def test_gan_discriminator_learns_and_a_non_finite_loss_stops(tiny_data, tmp_path):
     from cosmojax import tasks
 
-    c = tiny_gan_config(tiny_data, num_steps=20, log_every=1, eval_every=100, checkpoint_every=100)
+    c = tiny_gan_config(tiny_data, num_steps=10, log_every=1, eval_every=100, checkpoint_every=100)
     cli.train(c, tmp_path / "g")
-    d_loss = _last(tmp_path / "g", "train_d_loss", 20)
+    d_loss = _last(tmp_path / "g", "train_d_loss", 10)
     assert np.mean(d_loss[-5:]) < np.mean(d_loss[:3])  # D learns to tell them apart
     c = tiny_gan_config(tiny_data, num_steps=4, eval_every=100, checkpoint_every=100)
     task = tasks.build(c)
