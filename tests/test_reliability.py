@@ -27,7 +27,7 @@ def cli_overrides(data_dir, **kw):
     return {"data.dir": str(data_dir), **chaos.TINY, **kw}
 
 
-@pytest.mark.parametrize("task, kills, mid_write, steps", [("scorer", 4, 2, 80), ("vae", 1, 0, 40)])
+@pytest.mark.parametrize("task, kills, mid_write, steps", [("scorer", 4, 2, 80), ("vae", 1, 0, 24)])
 def test_killed_runs_resume_bit_identically(tiny_data, tmp_path, task, kills, mid_write, steps):
     every = 2 if task == "scorer" else 4  # the VAE's checkpoints are larger
     over = chaos.trial_overrides(
