@@ -49,11 +49,16 @@ def _resize(counts: np.ndarray, size: int, resample) -> np.ndarray:
     return np.asarray(im.resize((size, size), resample), np.float32)
 
 
-def _render_sources(counts: np.ndarray, size: int, threshold: float, max_area: int):
-    r = counts.shape[0]
-    s = size / r
+def _canvas(counts: np.ndarray, size: int, threshold: float):
+    """``(scale, empty output, component labels, their count)`` of a low-res image."""
     out = np.zeros((size, size), np.float32)
     labels, n = ndimage.label(counts > threshold, structure=np.ones((3, 3), bool))
+    return size / counts.shape[0], out, labels, n
+
+
+def _render_sources(counts: np.ndarray, size: int, threshold: float, max_area: int):
+    r = counts.shape[0]
+    s, out, labels, n = _canvas(counts, size, threshold)
     if n == 0:
         return out
     smooth = None
@@ -121,10 +126,7 @@ def _render_peaks(counts: np.ndarray, size: int, threshold: float, max_area: int
     than the PSF. Components larger than ``max_area`` blocks (extended
     structure) are interpolated inside their footprint instead.
     """
-    r = counts.shape[0]
-    s = size / r
-    out = np.zeros((size, size), np.float32)
-    labels, n = ndimage.label(counts > threshold, structure=np.ones((3, 3), bool))
+    s, out, labels, n = _canvas(counts, size, threshold)
     if n == 0:
         return out
     seed = np.frombuffer(np.ascontiguousarray(counts, np.float32).tobytes(), np.uint32)[:1024]
