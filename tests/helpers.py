@@ -49,3 +49,17 @@ def run_on_cpu_devices(script: str, args, devices: int) -> subprocess.CompletedP
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def assert_stops_on_nan_images(config, workdir, metric: str):
+    """Training on images that are all NaN stops at step 1, naming ``metric``."""
+    import pytest
+
+    from cosmojax import tasks
+    from cosmojax.train import loop
+
+    task = tasks.build(config)
+    train, val = task.splits
+    task.splits = (type(train)(train.ids, train.images * np.nan, train.targets), val)
+    with pytest.raises(loop.NonFiniteError, match=rf"non-finite {metric} \(nan\) at step 1"):
+        loop.train_and_evaluate(config, workdir, task=task)

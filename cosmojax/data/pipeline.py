@@ -28,7 +28,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from cosmojax.configlib import ConfigError
 from cosmojax.data import layout, sources
 
 
@@ -79,10 +78,7 @@ def load_split(
         raise layout.DataError(f"unknown split {split!r}; expected one of {layout.SPLITS}")
     from cosmojax.data import resample
 
-    if downsample not in resample.DOWNSAMPLE:
-        raise ConfigError(
-            f"data.downsample: expected one of {sorted(resample.DOWNSAMPLE)}, got {downsample!r}"
-        )
+    resample.check_downsample(downsample)
     root = sources.resolve_data_dir(data_dir)
     return _load_cached(str(root), split, int(resolution), downsample)
 

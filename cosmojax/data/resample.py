@@ -80,12 +80,16 @@ def max_resize(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
 DOWNSAMPLE = {"area": area_resize, "max": max_resize}
 
 
-def resize(image: np.ndarray, size: int, downsample: str = "area") -> np.ndarray:
-    """``image`` reduced to ``size`` by ``downsample`` (``area`` or ``max``)."""
+def check_downsample(downsample: str) -> None:
     if downsample not in DOWNSAMPLE:
         raise ConfigError(
             f"data.downsample: expected one of {sorted(DOWNSAMPLE)}, got {downsample!r}"
         )
+
+
+def resize(image: np.ndarray, size: int, downsample: str = "area") -> np.ndarray:
+    """``image`` reduced to ``size`` by ``downsample`` (``area`` or ``max``)."""
+    check_downsample(downsample)
     return DOWNSAMPLE[downsample](image, size)
 
 
