@@ -2,6 +2,10 @@
 
     python -m cosmojax.predict --workdir runs/scorer --out predictions.csv \\
         [--images FOLDER] [--truth truth.csv] [--step N]
+    python -m cosmojax.predict --workdir runs/s0 runs/s1 runs/s2 [--reduce median] ...
+
+Several workdirs score as an ensemble: each member at its own resolution, the
+scores averaged (``--reduce mean``, the default) or their median taken.
 
 Without ``--images`` it scores the ``query/`` folder of the data set the run was
 trained on (and, for the default synthetic set, reports the MAE against its
@@ -31,19 +35,23 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def predict_folder(scorer, folder: Path, progress: bool = True) -> tuple[list[str], np.ndarray]:
+    """Ids and scores of the PNGs in ``folder``, for a :class:`~cosmojax.scoring.Scorer`
+    or an :class:`~cosmojax.scoring.Ensemble` (each PNG is decoded once)."""
     from tqdm import tqdm
 
     paths = list_images(folder)
     ids = [layout.check_id(p.stem, str(p)) for p in paths]
+    members = getattr(scorer, "members", [scorer])
+    by_res = {m.resolution: m for m in members}  # one prepared copy per resolution
+    prepared = {r: [] for r in by_res}
     conversions = layout.ConversionLog()
-    prepared = np.stack(
-        [
-            scorer.prepare(layout.read_png(p, conversions))
-            for p in tqdm(paths, desc="reading", unit="img", disable=not progress, file=sys.stderr)
-        ]
-    )
+    for p in tqdm(paths, desc="reading", unit="img", disable=not progress, file=sys.stderr):
+        image = layout.read_png(p, conversions)
+        for r, m in by_res.items():
+            prepared[r].append(m.prepare(image))
     conversions.log_summary()
-    return ids, scorer.score_prepared(prepared)
+    scores = [m.score_prepared(np.stack(prepared[m.resolution])) for m in members]
+    return ids, scores[0] if len(members) == 1 else scorer.combine(scores)
 
 
 def histogram_line(pred: np.ndarray) -> str:
@@ -58,7 +66,13 @@ def main(argv=None):
 
     quiet_logs()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--workdir", required=True, help="scorer training workdir")
+    p.add_argument(
+        "--workdir",
+        required=True,
+        nargs="+",
+        help="scorer training workdir(s); several: an ensemble",
+    )
+    p.add_argument("--reduce", default="mean", choices=("mean", "median"), help="ensemble")
     p.add_argument("--images", default=None, help="folder of PNGs (default: the run's query/)")
     p.add_argument("--out", required=True, help="CSV to write (Id,Predicted)")
     p.add_argument("--truth", default=None, help="optional Id,Actual CSV to report the MAE")
@@ -68,7 +82,7 @@ def main(argv=None):
     from cosmojax.data import sources
 
     try:
-        scorer = scoring.load(args.workdir, step=args.step)
+        scorer = scoring.load(args.workdir, step=args.step, reduce=args.reduce)
         folder = (
             Path(args.images)
             if args.images
@@ -80,7 +94,7 @@ def main(argv=None):
         ids, pred = predict_folder(scorer, folder)
         layout.write_csv(args.out, ids, pred, header=layout.SUBMISSION_HEADER)
         print(
-            f"Scored {len(ids)} images from {folder} with {args.workdir} "
+            f"Scored {len(ids)} images from {folder} with {' '.join(args.workdir)} "
             f"(step {scorer.step}) -> {args.out}"
         )
         print(

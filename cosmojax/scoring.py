@@ -7,6 +7,12 @@
 
 Images are reduced to the model's resolution with the same area resampling as
 the training data (:mod:`cosmojax.data.resample`).
+
+Several workdirs make an ensemble: each member scores the images at its own
+resolution and the scores are averaged (or their median taken):
+
+    >>> e = scoring.load(["runs/s0", "runs/s1", "runs/s2"], reduce="median")
+    >>> e.score(images)
 """
 
 from __future__ import annotations
@@ -111,9 +117,59 @@ class Scorer:
         return self.penultimate_prepared(self._prepare_all(images))
 
 
-def load(workdir: str | os.PathLike, *, step: int | None = None) -> Scorer:
+REDUCERS = {"mean": np.mean, "median": np.median}
+
+
+@dataclasses.dataclass
+class Ensemble:
+    """Scorers whose scores are reduced (``mean`` or ``median``) per image."""
+
+    members: list[Scorer]
+    reduce: str = "mean"
+
+    def __post_init__(self):
+        if not self.members:
+            raise ValueError("an ensemble needs at least one scorer workdir")
+        if self.reduce not in REDUCERS:
+            raise ValueError(f"reduce: expected one of {sorted(REDUCERS)}, got {self.reduce!r}")
+
+    @property
+    def config(self):
+        return self.members[0].config
+
+    @property
+    def step(self) -> list[int]:
+        return [m.step for m in self.members]
+
+    def combine(self, scores: Sequence[np.ndarray]) -> np.ndarray:
+        """Per-image reduction of the members' scores ``[M][N]`` -> ``[N]``."""
+        return REDUCERS[self.reduce](np.stack(scores), axis=0).astype(np.float32)
+
+    def score(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Scores uint8 images as :meth:`Scorer.score`, reduced over the members."""
+        return self.combine([m.score(images) for m in self.members])
+
+
+def load(
+    workdir: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    step: int | None = None,
+    reduce: str = "mean",
+) -> Scorer | Ensemble:
     """The scorer trained in ``workdir``: the checkpoint with the best validation MAE
-    (or ``step``), with its config."""
+    (or ``step``), with its config. A list of several workdirs gives an
+    :class:`Ensemble` of their best checkpoints, reduced by ``reduce``."""
+    if not isinstance(workdir, (str, os.PathLike)):
+        workdirs = list(workdir)
+        if len(workdirs) != 1:
+            if step is not None:
+                raise ValueError("step: give one workdir to pick a checkpoint by step")
+            return Ensemble([_load_one(w) for w in workdirs], reduce=reduce)
+        workdir = workdirs[0]
+    return _load_one(workdir, step)
+
+
+def _load_one(workdir, step: int | None = None) -> Scorer:
     from cosmojax import restore
 
     task, state, step = restore.load_run(workdir, step=step, best=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from cosmojax import cli, tasks
-from cosmojax.data import pipeline
+from cosmojax.data import layout, pipeline
 from cosmojax.models import scorer as scorer_models
 from cosmojax.train import loop, parallel
 from cosmojax.train import metrics as metrics_lib
@@ -278,3 +278,35 @@ def test_best_checkpoint_is_kept_and_scoring_loads_it(tiny_data, tmp_path):
     _, latest, step = restore.load_run(workdir)
     assert step == 4 and float(latest.params["Dense_1"]["bias"][0]) == 4.0
     assert not hasattr(latest, "opt_state")  # inference reads no optimizer state
+
+
+def test_ensembles_reduce_their_members_scores_and_predict_writes_them(tiny_data, tmp_path):
+    from cosmojax import predict, scoring
+
+    dirs = [saved_scorer_run(tiny_data, tmp_path / f"s{b}", {b: 1.0}) for b in (1, 2, 6)]
+    images = np.random.default_rng(0).integers(0, 40, (5, 64, 64), dtype=np.uint8)
+    single = [scoring.load(d).score(images) for d in dirs]
+    assert np.ptp(np.stack(single), axis=0).min() > 1.0  # the members disagree
+    one = scoring.load(dirs[:1])  # an ensemble of one workdir is that workdir
+    np.testing.assert_array_equal(one.score(images), single[0])
+    np.testing.assert_array_equal(scoring.Ensemble([one]).score(images), single[0])
+    mean = scoring.load(dirs).score(images)
+    median = scoring.load(dirs, reduce="median").score(images)
+    np.testing.assert_allclose(mean, np.mean(single, 0), rtol=1e-6)
+    np.testing.assert_allclose(median, single[1], rtol=1e-6)
+    assert np.abs(mean - median).min() > 0.1
+    with pytest.raises(ValueError, match="reduce"):
+        scoring.load(dirs, reduce="max")
+    with pytest.raises(ValueError, match="at least one"):
+        scoring.load([])
+    out = tmp_path / "pred.csv"
+    folder = tiny_data / "query"
+    predict.main(
+        ["--workdir", *map(str, dirs), "--reduce", "median", "--images", str(folder)]
+        + ["--out", str(out)]
+    )
+    rows = [line.split(",") for line in out.read_text().splitlines()[1:]]
+    paths = sorted(folder.glob("*.png"))
+    want = scoring.load(dirs, reduce="median").score([layout.read_png(p) for p in paths])
+    assert [r[0] for r in rows] == [p.stem for p in paths]
+    np.testing.assert_allclose([float(r[1]) for r in rows], want, rtol=1e-5)
