@@ -5,10 +5,11 @@ An area-downsampled sky spreads each compact source over a block of
 faint blobs whose peaks never reach 255, and nearest-neighbour gives squares.
 ``sources`` (the default) re-renders the sources instead:
 
-1. The sky level (the image median, 0 for real data; a generator's smooth
-   floor otherwise) is subtracted. Connected components above ``threshold``
-   counts are the sources; everything else becomes exactly 0, as the empty
-   sky of the real images.
+1. The sky level (the image median: 0 for most real images, a constant 1 or 2
+   counts for the others) is subtracted. Connected components above
+   ``threshold`` counts are the sources; everything else becomes the sky
+   level, rounded to whole counts and added back after rendering, as the
+   constant sky of the real images.
 2. A compact component (at most ``max_area`` low-resolution pixels) keeps its
    total flux and flux-weighted centroid; its second moment, minus the
    ``s^2/12`` that block averaging adds (s = the scale factor), gives the
@@ -195,7 +196,7 @@ def upscale(
             out = _render_sources(np.maximum(counts - sky, 0.0), size, t, max_area)
         else:
             raise ValueError(f"downsample: expected 'area' or 'max', got {downsample!r}")
-        out = soft_saturate(out)
+        out = soft_saturate(out) + np.rint(sky)  # the sky level, as the data's constant sky
     else:
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

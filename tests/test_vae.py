@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from cosmojax import cli, generate, sampling, upscale
 from cosmojax.data import layout
@@ -67,6 +68,34 @@ def test_categorical_likelihood_matches_numpy_and_draws_valid_images():
     sure[..., 4], sure[..., 0] = -30.0, 30.0  # every pixel empty
     draw = vae_models.sample_image(jax.random.PRNGKey(0), jnp.asarray(sure), "categorical")
     assert float(jnp.abs(draw).max()) == 0.0
+
+
+@pytest.mark.parametrize("correlation", [0.0, 1.5])
+def test_categorical_draws_keep_each_pixels_marginal(correlation):
+    probs = np.array([0.6, 0.1, 0.2, 0.1], np.float32)  # empty, then 3 levels
+    logits = jnp.broadcast_to(jnp.log(probs), (4, 96, 96, 4))
+    draw = np.asarray(
+        vae_models.sample_image(
+            jax.random.PRNGKey(1), logits, "categorical", correlation=correlation
+        )
+    )
+    level = np.where(draw > 0, np.ceil(draw * 3), 0).astype(int)
+    freq = np.bincount(level.ravel(), minlength=4) / level.size
+    np.testing.assert_allclose(freq, probs, atol=0.03)
+    inside = draw[level == 2] * 3 - 1  # uniform inside the bin
+    assert abs(inside.mean() - 0.5) < 0.05 and inside.min() >= 0 and inside.max() <= 1
+
+
+def test_correlated_draws_gather_occupied_pixels_into_fewer_sources():
+    logits = jnp.broadcast_to(jnp.log(jnp.array([0.95, 0.05])), (4, 96, 96, 2))
+    counts = {}
+    for corr in (0.0, 1.5):
+        draw = np.asarray(
+            vae_models.sample_image(jax.random.PRNGKey(2), logits, "categorical", correlation=corr)
+        )
+        assert abs((draw > 0).mean() - 0.05) < 0.015, corr  # same occupied fraction
+        counts[corr] = sum(ndimage.label(d[..., 0] > 0)[1] for d in draw)
+    assert counts[1.5] < 0.5 * counts[0.0], counts
 
 
 def test_kl_schedules_and_free_bits():
@@ -199,9 +228,19 @@ def test_sampling_api_returns_intensities_on_the_original_scale(vae_run):
 
 def test_sampling_api(vae_run):
     workdir, result = vae_run
-    g = sampling.load(workdir)
-    a = flat_params(g.params)
-    assert all(np.array_equal(v, flat_params(result.state.params)[k]) for k, v in a.items())
+    from cosmojax import restore
+    from cosmojax.train import metrics as metrics_lib
+
+    g = sampling.load(workdir)  # the checkpoint with the lowest statistics Fréchet distance
+    rows = metrics_lib.read_metrics(workdir)
+    evals = {r["step"]: r["eval_stats_frechet"] for r in rows if "eval_stats_frechet" in r}
+    evals = {k: v for k, v in evals.items() if k % 3 == 0}  # checkpointed steps (every 3)
+    assert g.step == min(evals, key=evals.get), evals
+    _, state, _ = restore.load_run(workdir, step=g.step)
+    a, want = flat_params(g.params), flat_params(state.params)
+    assert all(np.array_equal(v, want[k]) for k, v in a.items())
+    if g.step == int(result.state.step):
+        assert all(np.array_equal(v, flat_params(result.state.params)[k]) for k, v in a.items())
     assert g.latent_dim == 8 and g.resolution == 16 and g.kind == "vae"
     s1, s2 = g.sample(jax.random.PRNGKey(1), 5), g.sample(jax.random.PRNGKey(1), 5)
     s3 = g.sample(jax.random.PRNGKey(2), 5)
@@ -232,7 +271,19 @@ def test_full_size_generation(vae_run, tmp_path):
         with Image.open(p) as im:
             assert im.mode == "L" and im.size == (1000, 1000)
         zero.append(catalog.zero_fraction(layout.read_png(p)))
-    assert min(zero) > 0.9 and min(zero) < 1.0, zero  # sparse skies, not all empty
+    assert min(zero) > 0.9, zero  # sparse skies, no grey floor
+    # what generate makes of a draw: one bright compact 16x16 source -> one 1000x1000 star
+    import dataclasses
+
+    def one_source(params, model_state, z, key):
+        x = jnp.zeros((z.shape[0], 16, 16, 1)).at[:, 7:9, 7:9].set(1.0)
+        return x.at[:, 8, 8].set(0.98)
+
+    g = dataclasses.replace(sampling.load(workdir), draw_fn=one_source)
+    imgs, *_ = generate.generate(g, 2, size=1000, batch=2, progress=False)
+    for im in imgs:
+        assert catalog.component_counts(im, (0, 20)) == {0: 1, 20: 1} and im.max() == 255
+        assert catalog.zero_fraction(im) > 0.995
 
 
 def test_upscaler_keeps_empty_sky_and_compact_sources():
@@ -246,6 +297,10 @@ def test_upscaler_keeps_empty_sky_and_compact_sources():
     assert big.max() == 255 and catalog.zero_fraction(big) > 0.999  # saturated core
     faint = upscale.upscale(small * 0.125, 1000)  # below saturation: flux is kept
     np.testing.assert_allclose(faint.sum(), 0.05 * 255 * 4 * (1000 / 128) ** 2, rtol=0.05)
+    for how in ("area", "max"):  # a constant sky of 2 counts stays one, sources on top
+        sky = upscale.upscale(small + 2 / 255, 1000, downsample=how)
+        assert catalog.component_counts(sky, (2,))[2] == 1 and sky.min() == 2, how
+        assert sky.max() >= 90 and np.median(sky) == 2, how  # the source (peak 102) on top
 
 
 def test_vae_training_lowers_its_loss_and_stops_on_a_non_finite_loss(tiny_data, tmp_path):

@@ -216,7 +216,9 @@ class VAETask(Task):
 
         def draw(params, model_state, z, key):
             logits = model.apply({"params": params}, z, method=vae_models.VAE.decode)
-            x = vae_models.sample_image(key, logits, m.likelihood, m.sigma)
+            x = vae_models.sample_image(
+                key, logits, m.likelihood, m.sigma, m.get("sample_correlation", 0.0)
+            )
             return intensity.inverse(x, d.intensity_map, d.intensity_scale)
 
         return draw
