@@ -10,6 +10,11 @@ features) is computed once for all generators. A ``stats_scorer`` run there,
 if trained, gives the domain Fréchet distance and the scores. Each row also
 has the median component counts above 20 and 50 and the fraction of images
 that reach 255, beside the real label-1 medians.
+
+The row ``real_round_trip_128max`` is the floor of every generator that
+samples 128x128 block-max images: the real side's own images reduced to that
+representation and upscaled back, i.e. a generator that reproduced the
+training images exactly.
 """
 
 from __future__ import annotations
@@ -42,6 +47,13 @@ def evaluate_generators(args) -> dict:
     )
     side = evaluate.real_side(real_a, real_b, scorer)  # once, for every generator
     table = {}
+    if args.round_trip:  # what a perfect model of the representation would score
+        res, how = args.round_trip_resolution, args.round_trip_downsample
+        gen = evaluate.at_resolution(round_trip(real[half:], res, how), args.resolution)
+        m = evaluate.compare(real_a, real_b, gen, scorer, real=side)
+        table[f"real_round_trip_{res}{how}"] = row(
+            f"the real side's own images, 1000 -> {res} by {how} -> 1000 (cosmojax.upscale)", m, gen
+        )
     for name in names:
         gen, what = evaluate.load_generated(str(runs / name), args.num, args.resolution)
         m = evaluate.compare(real_a, real_b, gen, scorer, real=side)
@@ -51,6 +63,22 @@ def evaluate_generators(args) -> dict:
         evaluate.plots(m, real_b, gen, out, args.resolution)
         table[name] = row(what, m, gen)
     return table
+
+
+def round_trip(images, resolution: int, downsample: str) -> np.ndarray:
+    """Real images reduced to a generator's representation and upscaled back, as
+    ``cosmojax.generate`` upscales a sample: the floor of any generator of it."""
+    from cosmojax import upscale
+    from cosmojax.data import resample
+
+    return np.stack(
+        [
+            upscale.upscale(
+                resample.prepare_image(im, resolution, downsample), 1000, downsample=downsample
+            )
+            for im in images
+        ]
+    )
 
 
 def row(what: str, m: dict, gen) -> dict:
@@ -89,6 +117,11 @@ def main():
     p.add_argument("--num", type=int, default=300)
     p.add_argument("--resolution", type=int, default=1000)
     p.add_argument("--generators", default="vae,vae_conv,gan,wgan")
+    p.add_argument(
+        "--round_trip", type=int, default=1, help="1: add the real round-trip row (the floor)"
+    )
+    p.add_argument("--round_trip_resolution", type=int, default=128)
+    p.add_argument("--round_trip_downsample", default="max")
     p.add_argument("--scorer_workdir", default="", help="default: RUNS/stats_scorer if trained")
     args = p.parse_args()
     with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON table
