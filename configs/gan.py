@@ -5,7 +5,7 @@
 Radford et al.: z of 100 dims, transposed convolutions with BatchNorm and
 ReLU to tanh; strided convolutions with LeakyReLU 0.2 and BatchNorm (not on
 the first layer); non-saturating BCE; Adam lr 2e-4, beta1 0.5; batch 64.
-Trained on the same images as the VAE (label 1, and scored >= 4), in the
+Trained on the same images as the VAE (label 1, and scored >= 2.5), in the
 same representation: block-max pooled and log-stretched (see configs/vae.py).
 The discriminator sees real and fake images in one joint batch, so its
 BatchNorm cannot normalise away what tells them apart; one-sided label
@@ -21,7 +21,7 @@ def get_config():
     c.eval_every = 1000
     c.checkpoint_every = 1000
     c.data.resolution = 64
-    c.data.score_threshold = 4.0
+    c.data.score_threshold = 2.5
     c.data.downsample = "max"
     c.data.intensity_map = "log"
     c.data.intensity_scale = 0.02
