@@ -5,8 +5,9 @@
 Radford et al.: z of 100 dims, transposed convolutions with BatchNorm and
 ReLU to tanh; strided convolutions with LeakyReLU 0.2 and BatchNorm (not on
 the first layer); non-saturating BCE; Adam lr 2e-4, beta1 0.5; batch 64.
-Trained on the same images as the VAE (label 1, and scored >= 2.5), in the
-same representation: block-max pooled and log-stretched (see configs/vae.py).
+Trained on label-1 and scored >= 2.5 images (the VAE's threshold of 4
+measured worse here: benchmarks/RESULTS.md), in the VAE's representation:
+block-max pooled and log-stretched (see configs/vae.py).
 The discriminator sees real and fake images in one joint batch, so its
 BatchNorm cannot normalise away what tells them apart; one-sided label
 smoothing (0.9) keeps it from saturating at once.
