@@ -68,17 +68,11 @@ def evaluate_generators(args) -> dict:
 def round_trip(images, resolution: int, downsample: str) -> np.ndarray:
     """Real images reduced to a generator's representation and upscaled back, as
     ``cosmojax.generate`` upscales a sample: the floor of any generator of it."""
-    from cosmojax import upscale
     from cosmojax.data import resample
+    from cosmojax.tasks import generated
 
-    return np.stack(
-        [
-            upscale.upscale(
-                resample.prepare_image(im, resolution, downsample), 1000, downsample=downsample
-            )
-            for im in images
-        ]
-    )
+    small = np.stack([resample.prepare_image(im, resolution, downsample) for im in images])
+    return generated.full_size(small, downsample)
 
 
 def row(what: str, m: dict, gen) -> dict:
