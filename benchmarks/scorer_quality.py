@@ -42,11 +42,13 @@ from cosmojax.data import layout, pipeline, sources  # noqa: E402
 
 
 @functools.lru_cache(maxsize=4)
-def data_at(resolution: int):
-    """``(train, val, query, query_truth)`` at ``resolution``: the one hash split of
-    ``scored`` that every row trains and selects on, and the query images."""
-    train, val = pipeline.split_train_val(pipeline.load_split(None, "scored", resolution), 0.1)
-    query = pipeline.load_split(None, "query", resolution)
+def data_at(resolution: int, stats: bool = False):
+    """``(train, val, query, query_truth)`` at ``resolution`` (with the full-resolution
+    statistics if ``stats``): the one hash split of ``scored`` that every row trains
+    and selects on, and the query images."""
+    scored = pipeline.load_split(None, "scored", resolution, stats=stats)
+    train, val = pipeline.split_train_val(scored, 0.1)
+    query = pipeline.load_split(None, "query", resolution, stats=stats)
     ids, truth = layout.read_csv(sources.default_query_truth())
     lookup = dict(zip(ids, truth, strict=True))
     return train, val, query, np.array([lookup[i] for i in query.ids])
@@ -72,11 +74,29 @@ def evaluate_scorer(workdir: Path) -> dict:
     from cosmojax import scoring
 
     s = scoring.load(workdir)
-    _, val, query, q_truth = data_at(s.resolution)
+    _, val, query, q_truth = data_at(s.resolution, s.with_stats)
     return {
-        "val_mae": mae(s.score_prepared(val.images), val.targets),
-        "query_mae": mae(s.score_prepared(query.images), q_truth),
+        "val_mae": mae(s.score_prepared(val.images, val.stats), val.targets),
+        "query_mae": mae(s.score_prepared(query.images, query.stats), q_truth),
         "checkpoint_step": s.step,
+    }
+
+
+def evaluate_ensemble(workdirs: list[Path], reduce: str = "mean") -> dict:
+    """An ensemble's MAE: each member scores at its own resolution, then ``reduce``."""
+    from cosmojax import scoring
+
+    e = scoring.load(workdirs, reduce=reduce)
+    val_parts, query_parts = [], []
+    for m in e.members:
+        _, val, query, q_truth = data_at(m.resolution, m.with_stats)
+        val_parts.append(m.score_prepared(val.images, val.stats))
+        query_parts.append(m.score_prepared(query.images, query.stats))
+    return {
+        "val_mae": mae(e.combine(val_parts), val.targets),
+        "query_mae": mae(e.combine(query_parts), q_truth),
+        "members": [str(w) for w in workdirs],
+        "reduce": reduce,
     }
 
 
@@ -84,7 +104,6 @@ def boosted_trees(resolution: int) -> dict:
     """GBT on histogram + power-spectrum features computed at ``resolution``."""
     import jax
     import jax.numpy as jnp
-    from sklearn.ensemble import HistGradientBoostingRegressor
 
     from cosmojax.evaluation import statistics
 
@@ -103,6 +122,19 @@ def boosted_trees(resolution: int) -> dict:
         )
 
     train, val, query, q_truth = data_at(resolution)
+    return fit_trees(
+        (featurize(train), train.targets),
+        featurize(val),
+        featurize(query),
+        (val.targets, q_truth),
+        f"histogram + power spectrum at {resolution}x{resolution}",
+    )
+
+
+def fit_trees(train, val_x, query_x, truths, features: str) -> dict:
+    """Absolute-error gradient-boosted trees, the peers' recipe, fit on ``train``."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
     t0 = time.perf_counter()
     model = HistGradientBoostingRegressor(
         loss="absolute_error",
@@ -111,13 +143,28 @@ def boosted_trees(resolution: int) -> dict:
         early_stopping=False,
         random_state=0,
     )
-    model.fit(featurize(train), train.targets)
+    model.fit(*train)
     return {
-        "val_mae": mae(model.predict(featurize(val)), val.targets),
-        "query_mae": mae(model.predict(featurize(query)), q_truth),
-        "features": f"histogram + power spectrum at {resolution}x{resolution}",
+        "val_mae": mae(model.predict(val_x), truths[0]),
+        "query_mae": mae(model.predict(query_x), truths[1]),
+        "features": features,
         "train_s": round(time.perf_counter() - t0, 1),
     }
+
+
+def boosted_trees_fullres(resolution: int) -> dict:
+    """The same trees on the full-resolution statistics the prepared data stores
+    (cosmojax.evaluation.features, computed from the 1000x1000 images)."""
+    from cosmojax.evaluation import features
+
+    train, val, query, q_truth = data_at(resolution, True)  # any prepared resolution
+    return fit_trees(
+        (train.stats, train.targets),
+        val.stats,
+        query.stats,
+        (val.targets, q_truth),
+        f"full-resolution statistics v{features.VERSION} ({features.SIZE})",
+    )
 
 
 def main():
@@ -128,8 +175,13 @@ def main():
     p.add_argument("--critic_steps", type=int, default=1500)
     p.add_argument("--gbt_resolution", type=int, default=256)
     p.add_argument("--gan_workdir", default="runs/bench/gan")
+    p.add_argument("--labeled_weight", type=float, default=0.5, help="the labeled ablation")
+    p.add_argument("--ensemble", type=int, default=3, help="seeds of the stats scorer ensemble")
     p.add_argument("--only", default="", help="comma list of rows to run")
     args = p.parse_args()
+    stats_config = importlib.import_module("configs.scorer_stats").get_config()
+    stats_resolution = stats_config.data.resolution
+    default_labeled = stats_config.model.labeled_weight
     from cosmojax.cli import quiet_logs
 
     quiet_logs()
@@ -147,6 +199,17 @@ def main():
     runs = {
         "paper_cnn": ("scorer", args.paper_steps, {}),
         "stats_scorer": ("scorer_stats", args.stats_steps, {}),
+        # ablations of configs/scorer_stats.py, one change each
+        "stats_no_fullres": ("scorer_stats", args.stats_steps, {"model.fullres_stats": False}),
+        "stats_labeled_toggled": (
+            "scorer_stats",
+            args.stats_steps,
+            {"model.labeled_weight": 0.0 if default_labeled > 0 else args.labeled_weight},
+        ),
+        **{
+            f"stats_seed{k}": ("scorer_stats", args.stats_steps, {"seed": k})
+            for k in range(1, args.ensemble)
+        },
     }
     if (Path(args.gan_workdir) / "checkpoints").is_dir():
         runs["gan_critic"] = (
@@ -161,11 +224,18 @@ def main():
         rows[name] = {
             **evaluate_scorer(work / name),
             "steps": steps,
+            "overrides": overrides,
             "train_s_this_call": round(seconds, 1),
         }
         print(json.dumps({name: rows[name]}), file=sys.stderr, flush=True)
+    members = [work / "stats_scorer"] + [work / f"stats_seed{k}" for k in range(1, args.ensemble)]
+    if args.ensemble > 1 and all((m / "checkpoints").is_dir() for m in members):
+        for reduce in ("mean", "median"):
+            rows[f"stats_ensemble_{reduce}"] = evaluate_ensemble(members, reduce)
     if not only or "boosted_trees" in only:
         rows["boosted_trees"] = boosted_trees(args.gbt_resolution)
+    if not only or "boosted_trees_fullres" in only:
+        rows["boosted_trees_fullres"] = boosted_trees_fullres(stats_resolution)
     out = {
         "benchmark": "scorer_quality",
         "data": str(sources.default_synthetic_dir()),
@@ -176,6 +246,10 @@ def main():
     if "boosted_trees" in rows and "stats_scorer" in rows:
         out["stats_beats_boosted_trees"] = (
             rows["stats_scorer"]["query_mae"] < rows["boosted_trees"]["query_mae"]
+        )
+    if "boosted_trees_fullres" in rows and "stats_scorer" in rows:
+        out["stats_over_fullres_trees"] = (
+            rows["stats_scorer"]["query_mae"] / rows["boosted_trees_fullres"]["query_mae"]
         )
     print(json.dumps(out, indent=1))
 

@@ -13,10 +13,10 @@ from configs import scorer
 
 def get_config():
     c = scorer.get_config()
-    c.num_steps = 4000
-    c.eval_every = 500
-    c.checkpoint_every = 500
-    c.data.resolution = 256
+    c.num_steps = 1500
+    c.eval_every = 250
+    c.checkpoint_every = 250
+    c.data.resolution = 128
     c.data.augment = True
     c.optimizer.name = "adamw"
     c.optimizer.learning_rate = 1e-3
@@ -31,6 +31,13 @@ def get_config():
     c.model.stats_width = 256
     c.model.head_width = 256
     c.model.ps_bins = 24
-    c.model.stats_scales = (1, 2, 4)  # statistics at 256, 128 and 64
+    c.model.stats_scales = (1, 2, 4)  # statistics at 128, 64 and 32
     c.model.use_cnn = True
+    # the full-resolution statistics of each image, computed once at preparation
+    # (cosmojax/evaluation/features.py), beside the in-model ones
+    c.model.fullres_stats = True
+    # > 0: also fit the labeled split's label (1 cosmology, 0 corrupted) with a
+    # classification head on the same features, this weight on its cross-entropy
+    c.model.labeled_weight = 0.0
+    c.model.labeled_batch_size = 32
     return c

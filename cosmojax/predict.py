@@ -41,16 +41,23 @@ def predict_folder(scorer, folder: Path, progress: bool = True) -> tuple[list[st
 
     paths = list_images(folder)
     ids = [layout.check_id(p.stem, str(p)) for p in paths]
+    from cosmojax import scoring
+
     members = getattr(scorer, "members", [scorer])
     by_res = {m.resolution: m for m in members}  # one prepared copy per resolution
     prepared = {r: [] for r in by_res}
+    with_stats = any(m.with_stats for m in members)
+    stats = []
     conversions = layout.ConversionLog()
     for p in tqdm(paths, desc="reading", unit="img", disable=not progress, file=sys.stderr):
         image = layout.read_png(p, conversions)
         for r, m in by_res.items():
             prepared[r].append(m.prepare(image))
+        if with_stats:  # once per image, whatever the members' resolutions
+            stats.append(scoring.full_resolution_stats([image])[0])
     conversions.log_summary()
-    scores = [m.score_prepared(np.stack(prepared[m.resolution])) for m in members]
+    stats = np.stack(stats) if with_stats else None
+    scores = [m.score_prepared(np.stack(prepared[m.resolution]), stats) for m in members]
     return ids, scores[0] if len(members) == 1 else scorer.combine(scores)
 
 

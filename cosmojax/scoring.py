@@ -6,7 +6,9 @@
     array([1.53, 0.02, ...], dtype=float32)      # in [0, 8]
 
 Images are reduced to the model's resolution with the same area resampling as
-the training data (:mod:`cosmojax.data.resample`).
+the training data (:mod:`cosmojax.data.resample`); a scorer that reads
+full-resolution statistics computes them from the images as given, as
+preparation does (:func:`full_resolution_stats`).
 
 Several workdirs make an ensemble: each member scores the images at its own
 resolution and the scores are averaged (or their median taken):
@@ -44,20 +46,26 @@ class Scorer:
     def resolution(self) -> int:
         return int(self.config.data.resolution)
 
+    @property
+    def with_stats(self) -> bool:
+        """Whether the model also reads each image's full-resolution statistics."""
+        m = self.config.model
+        return m.name == "stats" and bool(m.get("fullres_stats", False))
+
     @functools.cached_property
     def _forward(self):
-        def fwd(params, model_state, x):
-            pred = self.apply_fn({"params": params, **model_state}, x, train=False)
+        def fwd(params, model_state, *inputs):
+            pred = self.apply_fn({"params": params, **model_state}, *inputs, train=False)
             return jnp.clip(pred, SCORE_MIN, SCORE_MAX)
 
         return jax.jit(fwd)
 
     @functools.cached_property
     def _penultimate(self):
-        def features(params, model_state, x):
+        def features(params, model_state, *inputs):
             _, inter = self.apply_fn(
                 {"params": params, **model_state},
-                x,
+                *inputs,
                 capture_intermediates=True,
                 mutable=["intermediates"],
             )
@@ -69,34 +77,46 @@ class Scorer:
 
         return jax.jit(features)
 
-    def _batched(self, fn, images: np.ndarray) -> np.ndarray:
-        """``fn(params, model_state, batch)`` over ``images`` ``[N, r, r]`` in
+    def _batched(self, fn, images: np.ndarray, stats: np.ndarray | None) -> np.ndarray:
+        """``fn(params, model_state, batch[, stats])`` over ``images`` ``[N, r, r]`` in
         batches of ``batch_size``, the last one padded: one compiled shape."""
-        images = np.asarray(images, np.float32)
+        images = np.asarray(images, np.float32)[..., None]
+        arrays = [images]
+        if self.with_stats:
+            if stats is None:
+                raise ValueError(
+                    "this scorer reads full-resolution statistics: give stats, or score "
+                    "uint8 images with score()"
+                )
+            arrays.append(np.asarray(stats, np.float32))
         out = []
         for start in range(0, len(images), self.batch_size):
-            chunk = images[start : start + self.batch_size]
-            n = len(chunk)
+            chunks = [a[start : start + self.batch_size] for a in arrays]
+            n = len(chunks[0])
             if n < self.batch_size:
-                chunk = np.concatenate(
-                    [chunk, np.zeros((self.batch_size - n, *chunk.shape[1:]), np.float32)]
-                )
-            out.append(np.asarray(fn(self.params, self.model_state, chunk[..., None]))[:n])
+                chunks = [
+                    np.concatenate([c, np.zeros((self.batch_size - n, *c.shape[1:]), np.float32)])
+                    for c in chunks
+                ]
+            out.append(np.asarray(fn(self.params, self.model_state, *chunks))[:n])
         if not out:
             shape = jax.eval_shape(
-                fn, self.params, self.model_state, jnp.zeros((1, *images.shape[1:], 1))
+                fn, self.params, self.model_state, *(jnp.zeros((1, *a.shape[1:])) for a in arrays)
             ).shape
             return np.zeros((0, *shape[1:]), np.float32)
         return np.concatenate(out)
 
-    def score_prepared(self, images: np.ndarray) -> np.ndarray:
-        """Scores float images already at the model's resolution, ``[N, r, r]`` in [0, 1]."""
-        return self._batched(self._forward, images)
+    def score_prepared(self, images: np.ndarray, stats: np.ndarray | None = None) -> np.ndarray:
+        """Scores float images already at the model's resolution, ``[N, r, r]`` in [0, 1]
+        (with their full-resolution statistics ``[N, F]`` where :attr:`with_stats`)."""
+        return self._batched(self._forward, images, stats)
 
-    def penultimate_prepared(self, images: np.ndarray) -> np.ndarray:
+    def penultimate_prepared(
+        self, images: np.ndarray, stats: np.ndarray | None = None
+    ) -> np.ndarray:
         """The last hidden layer (the input of the final dense layer, before its
         activation) for images prepared like :meth:`score_prepared`'s."""
-        return self._batched(self._penultimate, images)
+        return self._batched(self._penultimate, images, stats)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         image = np.asarray(image)
@@ -104,17 +124,32 @@ class Scorer:
             raise ValueError(f"expected a 2-D grayscale image, got shape {image.shape}")
         return resample.prepare_image(image, self.resolution)
 
-    def _prepare_all(self, images) -> np.ndarray:
+    def _prepare_all(self, images) -> tuple[np.ndarray, np.ndarray | None]:
         prepared = [self.prepare(im) for im in images]
-        return np.stack(prepared) if prepared else np.zeros((0, self.resolution, self.resolution))
+        x = np.stack(prepared) if prepared else np.zeros((0, self.resolution, self.resolution))
+        return x, (full_resolution_stats(images) if self.with_stats else None)
 
     def score(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Scores uint8 images ``[N, H, W]`` (or a list of 2-D arrays of any sizes)."""
-        return self.score_prepared(self._prepare_all(images))
+        return self.score_prepared(*self._prepare_all(images))
 
     def penultimate(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """:meth:`penultimate_prepared` of uint8 images (any sizes, as :meth:`score`)."""
-        return self.penultimate_prepared(self._prepare_all(images))
+        return self.penultimate_prepared(*self._prepare_all(images))
+
+
+def full_resolution_stats(images) -> np.ndarray:
+    """Each uint8 image's full-resolution statistics ``[N, F]``, as preparation
+    stores them (:func:`cosmojax.evaluation.features.image_features`)."""
+    from cosmojax.evaluation import features
+
+    out = []
+    for im in images:
+        im = np.asarray(im)
+        if im.dtype != np.uint8:
+            raise ValueError(f"full-resolution statistics need uint8 images, got {im.dtype}")
+        out.append(features.image_features(im))
+    return np.stack(out) if out else np.zeros((0, features.SIZE), np.float32)
 
 
 REDUCERS = {"mean": np.mean, "median": np.median}

@@ -33,11 +33,13 @@ from cosmojax.data import layout, sources
 
 @dataclasses.dataclass(frozen=True)
 class Split:
-    """One set of images in memory: ids (str), images float16 [N, r, r] in [0, 1], targets."""
+    """One set of images in memory: ids (str), images float16 [N, r, r] in [0, 1],
+    targets, and optionally each image's full-resolution statistics float32 [N, F]."""
 
     ids: np.ndarray
     images: np.ndarray
     targets: np.ndarray
+    stats: np.ndarray | None = None
 
     def __len__(self):
         return len(self.ids)
@@ -47,40 +49,57 @@ class Split:
         return int(self.images.shape[-1])
 
     def take(self, index) -> Split:
-        return Split(self.ids[index], self.images[index], self.targets[index])
+        return Split(
+            self.ids[index],
+            self.images[index],
+            self.targets[index],
+            None if self.stats is None else self.stats[index],
+        )
 
     @staticmethod
     def concat(*parts: Split) -> Split:
-        return Split(
-            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("ids", "images", "targets"))
-        )
+        fields = ["ids", "images", "targets"]
+        if all(p.stats is not None for p in parts):
+            fields.append("stats")
+        return Split(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(root: str, split: str, resolution: int, downsample: str) -> Split:
+def _load_cached(root: str, split: str, resolution: int, downsample: str, stats: bool) -> Split:
     import tensorflow_datasets as tfds
 
     from cosmojax.data import tfds_builder
 
-    builder = tfds_builder.prepared_builder(root, resolution, downsample)
+    builder = tfds_builder.prepared_builder(root, resolution, downsample, with_stats=stats)
     arrays = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
     ids = np.asarray([i.decode() for i in arrays["id"]])
     order = np.argsort(ids, kind="stable")  # canonical order, whatever TFDS shuffled
-    return Split(ids[order], arrays["image"][order], arrays["target"][order])
+    return Split(
+        ids[order],
+        arrays["image"][order],
+        arrays["target"][order],
+        arrays["stats"][order] if stats else None,
+    )
 
 
 def load_split(
-    data_dir: str | None, split: str, resolution: int, downsample: str = "area"
+    data_dir: str | None,
+    split: str,
+    resolution: int,
+    downsample: str = "area",
+    *,
+    stats: bool = False,
 ) -> Split:
     """Loads a whole split at ``resolution`` (preparing it on first use); ids sorted.
-    ``downsample``: ``area`` averages (default) or block ``max`` (generators)."""
+    ``downsample``: ``area`` averages (default) or block ``max`` (generators).
+    ``stats``: also each image's full-resolution statistics (``Split.stats``)."""
     if split not in layout.SPLITS:
         raise layout.DataError(f"unknown split {split!r}; expected one of {layout.SPLITS}")
     from cosmojax.data import resample
 
     resample.check_downsample(downsample)
     root = sources.resolve_data_dir(data_dir)
-    return _load_cached(str(root), split, int(resolution), downsample)
+    return _load_cached(str(root), split, int(resolution), downsample, bool(stats))
 
 
 def _hash01(image_id: str, seed: int) -> float:
@@ -153,12 +172,16 @@ def _host(process_index, process_count):
 
 
 def gather(data: Split, index: np.ndarray) -> dict[str, np.ndarray]:
-    """A numpy batch: image float32 [b, r, r, 1], target float32 [b], id str [b]."""
-    return {
+    """A numpy batch: image float32 [b, r, r, 1], target float32 [b], id str [b]
+    (and stats float32 [b, F] where the split has them)."""
+    batch = {
         "image": data.images[index].astype(np.float32)[..., None],
         "target": data.targets[index].astype(np.float32),
         "id": data.ids[index],
     }
+    if data.stats is not None:
+        batch["stats"] = data.stats[index].astype(np.float32)
+    return batch
 
 
 def train_dataset(
@@ -186,17 +209,21 @@ def train_dataset(
         images = tf.Variable(data.images, trainable=False)
         targets = tf.constant(data.targets.astype(np.float32))
         ids = tf.constant(data.ids.astype(np.bytes_))
+        stats = None if data.stats is None else tf.constant(data.stats.astype(np.float32))
 
     def indices(step):
         return sampler.host_indices(int(step), p, count).astype(np.int64)
 
     def to_dict(step):
         idx = tf.ensure_shape(tf.numpy_function(indices, [step], tf.int64, stateful=False), (b,))
-        return {
+        batch = {
             "image": tf.cast(tf.gather(images, idx), tf.float32)[..., None],
             "target": tf.gather(targets, idx),
             "id": tf.gather(ids, idx),
         }
+        if stats is not None:
+            batch["stats"] = tf.gather(stats, idx)
+        return batch
 
     end = np.iinfo(np.int64).max if num_steps is None else int(num_steps)
     ds = tf.data.Dataset.range(int(start_step), end)

@@ -108,12 +108,19 @@ def prepare_image(image: np.ndarray, resolution: int, downsample: str = "area") 
 
 
 def load_resampled(
-    path, resolution: int, downsample: str = "area"
-) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    path, resolution: int, downsample: str = "area", with_stats: bool = False
+) -> tuple[np.ndarray, np.ndarray | None, list[tuple[str, str]]]:
     """Reads one PNG and reduces it to float16 ``[resolution, resolution]`` in [0, 1];
-    also returns the conversions it needed (for a worker process to report)."""
+    with ``with_stats`` also its full-resolution statistics vector
+    (:func:`cosmojax.evaluation.features.image_features` of the decoded image,
+    else None); and the conversions it needed (for a worker process to report)."""
     from cosmojax.data import layout
 
     notes = layout.ConversionLog(quiet=True)
     img = layout.read_png(path, notes)
-    return prepare_image(img, resolution, downsample).astype(np.float16), notes.events
+    stats = None
+    if with_stats:
+        from cosmojax.evaluation import features
+
+        stats = features.image_features(img)
+    return prepare_image(img, resolution, downsample).astype(np.float16), stats, notes.events

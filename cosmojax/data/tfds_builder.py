@@ -8,7 +8,10 @@ network access at all.
 Where downsampling happens: at preparation, once per resolution. Each PNG is
 decoded once per resolution, area-resampled (:mod:`cosmojax.data.resample`)
 to ``resolution`` and stored as float16 in [0, 1] (ZLIB-compressed records:
-the sparse sky compresses well). Later passes read only these arrays and the
+the sparse sky compresses well). A copy prepared ``with_stats`` also stores
+each image's full-resolution statistics vector (``stats``, float32,
+:func:`cosmojax.evaluation.features.image_features` of the decoded 1000x1000
+image), and its name carries that definition's version. Later passes read only these arrays and the
 input pipeline keeps them in memory, so no epoch after the first decodes a PNG.
 
 A prepared copy is named by resolution and by a fingerprint of the source
@@ -41,18 +44,32 @@ VERSION = "1.0.0"
 
 
 class CilCosmologyConfig(tfds.core.BuilderConfig):
-    """One resolution of one source folder."""
+    """One resolution of one source folder, with or without the full-resolution
+    statistics (their definition's version is part of the name)."""
 
-    def __init__(self, *, resolution: int, source: str = "any", downsample: str = "area", **kwargs):
+    def __init__(
+        self,
+        *,
+        resolution: int,
+        source: str = "any",
+        downsample: str = "area",
+        with_stats: bool = False,
+        **kwargs,
+    ):
+        from cosmojax.evaluation import features
+
         kind = "" if downsample == "area" else downsample  # area copies keep their old names
+        stats = f"_s{features.VERSION}" if with_stats else ""
         super().__init__(
-            name=f"r{resolution}{kind}_{source}",
+            name=f"r{resolution}{kind}{stats}_{source}",
             version=VERSION,
-            description=f"{resolution}x{resolution}, {downsample}-downsampled",
+            description=f"{resolution}x{resolution}, {downsample}-downsampled"
+            + (f", full-resolution statistics v{features.VERSION}" if with_stats else ""),
             **kwargs,
         )
         self.resolution = int(resolution)
         self.downsample = downsample
+        self.with_stats = bool(with_stats)
 
 
 class CilCosmology(tfds.core.GeneratorBasedBuilder):
@@ -77,15 +94,18 @@ class CilCosmology(tfds.core.GeneratorBasedBuilder):
 
     def _info(self):
         r = self.builder_config.resolution
-        features = tfds.features.FeaturesDict(
-            {
-                "id": tfds.features.Text(),
-                "image": tfds.features.Tensor(
-                    shape=(r, r), dtype=np.float16, encoding=tfds.features.Encoding.ZLIB
-                ),
-                "target": tfds.features.Scalar(dtype=np.float32),
-            }
-        )
+        spec = {
+            "id": tfds.features.Text(),
+            "image": tfds.features.Tensor(
+                shape=(r, r), dtype=np.float16, encoding=tfds.features.Encoding.ZLIB
+            ),
+            "target": tfds.features.Scalar(dtype=np.float32),
+        }
+        if self.builder_config.with_stats:
+            from cosmojax.evaluation import features as stats_lib
+
+            spec["stats"] = tfds.features.Tensor(shape=(stats_lib.SIZE,), dtype=np.float32)
+        features = tfds.features.FeaturesDict(spec)
         return self.dataset_info_from_configs(
             features=features,
             homepage="https://www.kaggle.com/c/cil-cosmology-2018",
@@ -98,30 +118,41 @@ class CilCosmology(tfds.core.GeneratorBasedBuilder):
         return {s: self._generate_examples(*listed[s]) for s in layout.SPLITS}
 
     def _generate_examples(self, ids, paths, targets):
-        r = self.builder_config.resolution
-        how = itertools.repeat(self.builder_config.downsample)
+        cfg = self.builder_config
         conversions = layout.ConversionLog()
         workers = os.cpu_count() or 1
         ctx = multiprocessing.get_context("spawn")  # safe beside TF and JAX threads
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             loaded = pool.map(
-                resample.load_resampled, paths, itertools.repeat(r), how, chunksize=32
+                resample.load_resampled,
+                paths,
+                itertools.repeat(cfg.resolution),
+                itertools.repeat(cfg.downsample),
+                itertools.repeat(cfg.with_stats),
+                chunksize=32,
             )
-            for k, (i, (img, notes)) in enumerate(zip(ids, loaded, strict=True)):
+            for k, (i, (img, stats, notes)) in enumerate(zip(ids, loaded, strict=True)):
                 for kind, where in notes:
                     conversions.note(kind, where)
                 target = np.float32(np.nan if targets is None else targets[k])
-                yield i, {"id": i, "image": img, "target": target}
+                example = {"id": i, "image": img, "target": target}
+                if cfg.with_stats:
+                    example["stats"] = stats
+                yield i, example
         conversions.log_summary()
 
 
 def prepared_builder(
-    root: str | os.PathLike, resolution: int, downsample: str = "area"
+    root: str | os.PathLike, resolution: int, downsample: str = "area", with_stats: bool = False
 ) -> CilCosmology:
-    """The builder of CIL root ``root`` at ``resolution``, prepared if it was not."""
+    """The builder of CIL root ``root`` at ``resolution`` (with the full-resolution
+    statistics if ``with_stats``), prepared if it was not."""
     root = layout.find_root(root)
     config = CilCosmologyConfig(
-        resolution=resolution, source=sources.fingerprint(root), downsample=downsample
+        resolution=resolution,
+        source=sources.fingerprint(root),
+        downsample=downsample,
+        with_stats=with_stats,
     )
     data_dir = sources.home() / "tfds"
     builder = CilCosmology(config=config, data_dir=str(data_dir))
@@ -138,7 +169,8 @@ def prepared_builder(
         for stale in target.parent.glob(f"*{target.name}*incomplete*"):
             shutil.rmtree(stale, ignore_errors=True)
         print(
-            f"Preparing {root} at {resolution}x{resolution} ({downsample} downsampling; "
+            f"Preparing {root} at {resolution}x{resolution} ({downsample} downsampling"
+            f"{', with full-resolution statistics' if with_stats else ''}; "
             "decodes every PNG once, reads only local files)",
             file=sys.stderr,
             flush=True,

@@ -1,7 +1,8 @@
 """How good is a generator? Summary statistics, Fréchet distances, scores, memorisation.
 
 All definitions in one place (the statistics themselves are in
-:mod:`cosmojax.evaluation.statistics` and :mod:`cosmojax.evaluation.catalog`):
+:mod:`cosmojax.evaluation.statistics` and :mod:`cosmojax.evaluation.catalog`,
+computed for 8-bit images by :mod:`cosmojax.evaluation.features`):
 
 * **Per-image statistics** of 8-bit images (at 1000x1000 or any resolution):
   intensity histogram (log10 of 1 + counts in the fixed bins of
@@ -31,72 +32,35 @@ set), so that each number has a scale.
 
 from __future__ import annotations
 
-import functools
 import warnings
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 
 from cosmojax.data import resample
-from cosmojax.evaluation import catalog, statistics
+from cosmojax.evaluation import features
 
-FLUX_BINS = np.linspace(1.0, 6.0, 21)  # log10 counts
-AREA_BINS = np.linspace(0.0, 4.0, 17)  # log10 pixels
+FLUX_BINS, AREA_BINS = features.FLUX_BINS, features.AREA_BINS
 NN_SIZE = 32
 
 
-@functools.lru_cache(maxsize=8)
-def _stats_fn(height: int, width: int):
-    @jax.jit
-    def fn(x):
-        x = x.astype(jnp.float32)
-        hist = jnp.log10(1.0 + statistics.histogram(x))
-        ps = jnp.log10(statistics.power_spectrum(x) + 1e-12)
-        peaks = jnp.log10(1.0 + statistics.peak_counts(x))
-        return hist, ps, peaks
-
-    return fn
-
-
 def image_statistics(images) -> dict[str, np.ndarray]:
-    """Per-image statistics of uint8 images ``[N, H, W]`` (see the module doc)."""
-    images = np.asarray(images)
-    fn = _stats_fn(*images.shape[1:])
-    out = {
-        k: []
-        for k in (
-            "histogram",
-            "power_spectrum",
-            "peak_counts",
-            "source_counts",
-            "source_flux",
-            "source_area",
-        )
-    }
-    for start in range(0, len(images), 16):
-        chunk = images[start : start + 16]
-        for k, v in zip(("histogram", "power_spectrum", "peak_counts"), fn(chunk), strict=True):
-            out[k].append(np.asarray(v))
-        for img in chunk:
-            counts = catalog.component_counts(img)
-            cat = catalog.catalog(img, 5)
-            out["source_counts"].append(np.log10(1.0 + np.array(list(counts.values()))))
-            out["source_flux"].append(
-                np.histogram(np.log10(np.maximum(cat["flux"], 1)), FLUX_BINS)[0]
-            )
-            out["source_area"].append(
-                np.histogram(np.log10(np.maximum(cat["area"], 1)), AREA_BINS)[0]
-            )
-    return {
-        k: (
-            np.concatenate(v)
-            if k in ("histogram", "power_spectrum", "peak_counts")
-            else np.stack(v)
-        ).astype(np.float64)
-        for k, v in out.items()
-    }
+    """Per-image statistics of uint8 images ``[N, H, W]`` (see the module doc),
+    computed by :func:`cosmojax.evaluation.features.image_statistics`, the same
+    code that prepares the scorer's full-resolution statistics."""
+    per_image = [features.image_statistics(np.asarray(im, np.uint8)) for im in images]
+    keys = (
+        "histogram",
+        "power_spectrum",
+        "peak_counts",
+        "source_counts",
+        "source_flux",
+        "source_area",
+    )
+    if not per_image:
+        raise ValueError("image_statistics: no images")
+    return {k: np.stack([s[k] for s in per_image]).astype(np.float64) for k in keys}
 
 
 def stat_vectors(stats: dict[str, np.ndarray]) -> np.ndarray:

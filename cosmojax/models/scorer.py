@@ -94,15 +94,24 @@ def quantile_normalize(module: nn.Module, feats: jax.Array) -> jax.Array:
 
 
 class StatsScorer(nn.Module):
-    """A CNN branch plus differentiable summary statistics, fused by an MLP.
+    """A CNN branch plus summary statistics, fused by an MLP.
 
-    Statistics (:mod:`cosmojax.evaluation.statistics`, computed in the model):
-    soft intensity histogram, radially averaged log power spectrum, peak
-    counts above thresholds and pixel fractions above thresholds, each at the
-    input resolution and at the average-pooled ``stats_scales``. They are
-    mapped to standard normals through their training-set quantiles
-    (:func:`quantile_normalize`). The CNN branch sees ``log1p(counts) /
-    log(256)`` average-pooled to ``cnn_size``. Output: the score.
+    Statistics, mapped to standard normals through their training-set
+    quantiles (:func:`quantile_normalize`):
+
+    * computed in the model (:mod:`cosmojax.evaluation.statistics`, differentiable):
+      soft intensity histogram, radially averaged log power spectrum, peak
+      counts above thresholds and pixel fractions above thresholds, each at
+      the input resolution and at the average-pooled ``stats_scales`` (none
+      if empty);
+    * with ``fullres_stats``, the full-resolution statistics vector of each
+      image (:func:`cosmojax.evaluation.features.image_features`, computed
+      once at preparation), the second argument.
+
+    The CNN branch sees ``log1p(counts) / log(256)`` average-pooled to
+    ``cnn_size``. Output: the score; with ``with_label`` also the logit of the
+    labeled split's label (``label_head``, on the last hidden layer), the
+    auxiliary objective of a scorer trained with ``labeled_weight > 0``.
     """
 
     cnn_channels: Sequence[int] = (16, 32, 64, 64)
@@ -112,11 +121,13 @@ class StatsScorer(nn.Module):
     ps_bins: int = 24
     stats_scales: Sequence[int] = (1, 2, 4)
     use_cnn: bool = True
+    fullres_stats: bool = False
     score_offset: float = 1.5  # initial output, near the mean score
     dtype: Any = jnp.float32
 
-    def features(self, images) -> jax.Array:
-        """The raw statistics vector ``[B, F]`` of images ``[B, r, r, 1]`` in [0, 1]."""
+    def features(self, images, stats=None) -> jax.Array:
+        """The raw statistics vector ``[B, F]`` of images ``[B, r, r, 1]`` in [0, 1]
+        (and their full-resolution statistics ``[B, S]``, with ``fullres_stats``)."""
         counts = images[..., 0].astype(jnp.float32) * 255.0
         parts = []
         for f in self.stats_scales:
@@ -125,11 +136,15 @@ class StatsScorer(nn.Module):
                 b, h, w = x.shape
                 x = x.reshape(b, h // f, f, w // f, f).mean((2, 4))
             parts.append(statistics.summary_vector(x, soft=True, ps_bins=self.ps_bins))
+        if self.fullres_stats:
+            if stats is None:
+                raise ValueError("this scorer reads full-resolution statistics: pass stats")
+            parts.append(jnp.asarray(stats, jnp.float32))
         return jnp.concatenate(parts, -1)
 
     @nn.compact
-    def __call__(self, images, train: bool = False):
-        feats = self.features(images)
+    def __call__(self, images, stats=None, train: bool = False, with_label: bool = False):
+        feats = self.features(images, stats)
         h = quantile_normalize(self, feats).astype(self.dtype)
         for _ in range(2):
             h = nn.gelu(nn.Dense(self.stats_width, dtype=self.dtype)(h))
@@ -143,7 +158,11 @@ class StatsScorer(nn.Module):
         out = nn.Dense(1, dtype=self.dtype, bias_init=nn.initializers.constant(self.score_offset))(
             x
         )
-        return out[:, 0].astype(jnp.float32)
+        score = out[:, 0].astype(jnp.float32)
+        if not with_label:
+            return score
+        logit = nn.Dense(1, dtype=self.dtype, name="label_head")(x)[:, 0].astype(jnp.float32)
+        return score, logit
 
 
 def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
@@ -159,6 +178,8 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
             size=cfg.size, ndf=cfg.ndf, head_width=cfg.head_width, frozen=cfg.frozen, dtype=dtype
         )
     if cfg.name == "stats":
+        if not cfg.stats_scales and not cfg.get("fullres_stats", False):
+            raise ConfigError("model.stats_scales is empty and model.fullres_stats is off")
         return StatsScorer(
             cnn_channels=tuple(cfg.cnn_channels),
             cnn_size=cfg.cnn_size,
@@ -167,6 +188,7 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
             ps_bins=cfg.ps_bins,
             stats_scales=tuple(cfg.stats_scales),
             use_cnn=cfg.use_cnn,
+            fullres_stats=bool(cfg.get("fullres_stats", False)),
             dtype=dtype,
         )
     raise ConfigError(

@@ -21,23 +21,51 @@ from cosmojax.train import state as state_lib
 from cosmojax.train.state import TrainState
 
 
-def train_step(state: TrainState, batch, *, apply_fn, tx, augment: bool):
-    """One L1 regression step on this device's shard; gradients averaged over ``data``."""
+def _inputs(batch, prefix: str = "") -> tuple:
+    """The model's positional inputs: images, and the statistics where the batch has them."""
+    images = batch[prefix + "image"]
+    return (images, batch[prefix + "stats"]) if prefix + "stats" in batch else (images,)
+
+
+def train_step(
+    state: TrainState, batch, *, apply_fn, tx, augment: bool, labeled_weight: float = 0.0
+):
+    """One L1 regression step on this device's shard; gradients averaged over ``data``.
+
+    With ``labeled_weight > 0`` the batch also holds ``labeled_*`` images of the
+    labeled split, and the loss adds ``labeled_weight`` times the binary cross-
+    entropy of their label (1 cosmology, 0 corrupted) under the model's
+    ``label_head``, on the same features that score."""
     images = batch["image"]
+    labeled = batch.get("labeled_image")
     if augment:
-        keys = parallel.example_keys(state.step_key(), images.shape[0])
-        images = augment_lib.random_dihedral(keys, images)
+        key = state.step_key()
+        images = augment_lib.random_dihedral(parallel.example_keys(key, images.shape[0]), images)
+        if labeled is not None:
+            labeled = augment_lib.random_dihedral(
+                parallel.example_keys(jax.random.fold_in(key, 1), labeled.shape[0]), labeled
+            )
+    extra = _inputs(batch)[1:]
 
     def loss_fn(params):
-        pred = apply_fn({"params": params, **state.model_state}, images, train=True)
-        return jnp.mean(jnp.abs(pred - batch["target"]))
+        variables = {"params": params, **state.model_state}
+        pred = apply_fn(variables, images, *extra, train=True)
+        l1 = jnp.mean(jnp.abs(pred - batch["target"]))
+        if labeled is None:
+            return l1, {}
+        _, logit = apply_fn(
+            variables, labeled, *_inputs(batch, "labeled_")[1:], train=True, with_label=True
+        )
+        bce = jnp.mean(optax.sigmoid_binary_cross_entropy(logit, batch["labeled_target"]))
+        return l1 + labeled_weight * bce, {"score_l1": l1, "label_bce": bce}
 
-    loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    loss, grads = parallel.pmean((loss, grads))
+    (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    loss, parts, grads = parallel.pmean((loss, parts, grads))
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {
         "loss": loss,
+        **parts,
         "grad_norm": optax.tree.norm(grads),
         "param_norm": optax.tree.norm(params),
     }
@@ -46,7 +74,7 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, augment: bool):
 
 def eval_step(state: TrainState, batch, *, apply_fn, constant: float):
     """Summed absolute errors of the model and of a constant prediction."""
-    pred = apply_fn({"params": state.params, **state.model_state}, batch["image"], train=False)
+    pred = apply_fn({"params": state.params, **state.model_state}, *_inputs(batch), train=False)
     pred = jnp.clip(pred, 0.0, 8.0)
     m = batch["mask"]
     sums = {
@@ -75,9 +103,9 @@ def _bn_update(disc, params, stats, images):
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _stats_features(model, variables, images):
+def _stats_features(model, variables, *inputs):
     """The statistics scorer's raw features (parameters are arguments, not constants)."""
-    return model.apply(variables, images, method=scorer_models.StatsScorer.features)
+    return model.apply(variables, *inputs, method=scorer_models.StatsScorer.features)
 
 
 def _critic_labels(params) -> dict:
@@ -101,12 +129,49 @@ class ScorerTask(Task):
             self.tx = optax.multi_transform(
                 {"train": self.tx, "frozen": optax.set_to_zero()}, _critic_labels
             )
+        m = config.model
+        self.with_stats = m.name == "stats" and bool(m.get("fullres_stats", False))
+        self.labeled_weight = float(m.get("labeled_weight", 0.0))
+        if self.labeled_weight < 0:
+            raise ConfigError(f"model.labeled_weight must be >= 0, got {self.labeled_weight}")
+        if self.labeled_weight > 0:
+            if m.name != "stats":
+                raise ConfigError("model.labeled_weight: only the 'stats' scorer has a label head")
+            if config.data.get("on_device", False):
+                raise ConfigError("model.labeled_weight needs data.on_device = False")
         self.train_step = functools.partial(
-            train_step, apply_fn=self.model.apply, tx=self.tx, augment=bool(config.data.augment)
+            train_step,
+            apply_fn=self.model.apply,
+            tx=self.tx,
+            augment=bool(config.data.augment),
+            labeled_weight=self.labeled_weight,
         )
 
     def dataset(self) -> pipeline.Split:
-        return pipeline.load_split(self.config.data.dir, "scored", self.config.data.resolution)
+        d = self.config.data
+        return pipeline.load_split(d.dir, "scored", d.resolution, stats=self.with_stats)
+
+    @functools.cached_property
+    def labeled(self) -> pipeline.Split:
+        """The whole labeled split (targets 0 / 1): the auxiliary objective's images."""
+        d = self.config.data
+        return pipeline.load_split(d.dir, "labeled", d.resolution, stats=self.with_stats)
+
+    def train_batches(self, start_step: int, num_steps: int):
+        scored = super().train_batches(start_step, num_steps)
+        if self.labeled_weight <= 0:
+            return scored
+        labeled = pipeline.train_batches(
+            self.labeled,
+            batch_size=int(self.config.model.get("labeled_batch_size", 32)),
+            seed=self.config.seed + 1,
+            start_step=start_step,
+            num_steps=num_steps,
+        )
+        return (
+            {**s, **{f"labeled_{k}": v for k, v in b.items() if k != "id"}}
+            for s, b in zip(scored, labeled, strict=True)
+        )
 
     @functools.cached_property
     def eval_step(self):
@@ -116,7 +181,11 @@ class ScorerTask(Task):
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
-        variables = self.model.init(state_lib.init_key(rng), jnp.zeros((1, r, r, 1)))
+        inputs = [jnp.zeros((1, r, r, 1))]
+        if self.with_stats:
+            inputs.append(jnp.zeros((1, self.train.stats.shape[-1])))
+        kwargs = {"with_label": True} if self.labeled_weight > 0 else {}
+        variables = self.model.init(state_lib.init_key(rng), *inputs, **kwargs)
         params = variables.pop("params")
         return TrainState(
             step=jnp.zeros((), jnp.int32),
@@ -160,11 +229,11 @@ class ScorerTask(Task):
         return jax.device_put(new, jax.tree.map(lambda x: x.sharding, state))
 
     def _init_batches(self, n: int = 1024, batch: int = 64):
-        """Images of up to ``n`` training examples in fixed-size batches (the data-
+        """Batches of up to ``n`` training examples in fixed-size batches (the data-
         dependent initialisations; a seeded choice, the same on every host)."""
         pick = np.random.default_rng(self.config.seed).permutation(len(self.train))[:n]
         for idx in np.array_split(pick, max(1, len(pick) // batch)):
-            yield pipeline.gather(self.train, idx)["image"]
+            yield pipeline.gather(self.train, idx)
 
     def _real_batch_stats(self, backbone, gan_stats):
         """BatchNorm statistics of the critic's backbone on real images.
@@ -181,8 +250,8 @@ class ScorerTask(Task):
         zeros = jax.tree.map(jnp.zeros_like, gan_stats)
         ones = jax.tree.map(jnp.ones_like, gan_stats)
         batches = []
-        for images in self._init_batches():
-            x = jnp.asarray(images) * 2.0 - 1.0  # the GAN's [-1, 1] range
+        for b in self._init_batches():
+            x = jnp.asarray(b["image"]) * 2.0 - 1.0  # the GAN's [-1, 1] range
             new0, new1 = (_bn_update(disc, backbone, s, x) for s in (zeros, ones))
             # an update is momentum * old + (1 - momentum) * the batch's statistic
             batches.append(jax.tree.map(lambda a, b: np.asarray(a / (1.0 - (b - a))), new0, new1))
@@ -200,7 +269,10 @@ class ScorerTask(Task):
         """Quantiles of the statistics over up to 1024 training images."""
         variables = {"params": state.params, **state.model_state}
         feats = np.concatenate(
-            [np.asarray(_stats_features(self.model, variables, x)) for x in self._init_batches()]
+            [
+                np.asarray(_stats_features(self.model, variables, *_inputs(b)))
+                for b in self._init_batches()
+            ]
         )
         levels = np.linspace(0.0, 1.0, scorer_models.QUANTILES)
         norm = {"quantiles": np.quantile(feats, levels, axis=0).astype(np.float32)}

@@ -52,13 +52,13 @@ def data_parallel(step_fn, mesh, *, donate: bool = True, resident: bool = False)
 
         def step_fn(state, batch, data):
             idx = batch["index"]
-            return inner(
-                state,
-                {
-                    "image": data["images"][idx].astype(jnp.float32)[..., None],
-                    "target": data["targets"][idx],
-                },
-            )
+            rows = {
+                "image": data["images"][idx].astype(jnp.float32)[..., None],
+                "target": data["targets"][idx],
+            }
+            if "stats" in data:
+                rows["stats"] = data["stats"][idx]
+            return inner(state, rows)
 
     in_specs = (P(), P(AXIS), P()) if resident else (P(), P(AXIS))
     sharded = jax.shard_map(
@@ -68,10 +68,12 @@ def data_parallel(step_fn, mesh, *, donate: bool = True, resident: bool = False)
 
 
 def resident_data(split, mesh) -> dict:
-    """A training split (float16 images, targets) replicated on every device."""
-    return replicate(
-        {"images": np.asarray(split.images), "targets": np.asarray(split.targets, np.float32)}, mesh
-    )
+    """A training split (float16 images, targets, statistics if any) replicated on
+    every device."""
+    data = {"images": np.asarray(split.images), "targets": np.asarray(split.targets, np.float32)}
+    if split.stats is not None:
+        data["stats"] = np.asarray(split.stats, np.float32)
+    return replicate(data, mesh)
 
 
 def shard_batch(batch: dict, mesh) -> dict:
