@@ -1,6 +1,6 @@
 """Input pipeline throughput. Prints one JSON object.
 
-    python benchmarks/pipeline.py [--data_dir DIR] [--resolution 128]
+    python benchmarks/pipeline.py [--data_dir DIR] [--resolution 128] [--stats]
 
 * ``first_pass``: preparing the data set from PNGs (decode, area-resample,
   write the TFDS records), into a fresh temporary prepared-data folder.
@@ -8,6 +8,10 @@
   files and for the same images stored like the real files.
 * ``cached``: later passes, batches of 64 from the in-memory arrays through
   tf.data (what every epoch after the first costs).
+* ``--stats``: the first pass with the full-resolution statistics
+  (``configs/scorer_stats.py``'s data), and in one thread the milliseconds per
+  image to decode, to resample and to compute the statistics, for ``scored``
+  and ``labeled`` images.
 
 Targets on a 2-core machine: first pass >= 200 img/s per core at 1000 -> 128;
 cached >= 50,000 img/s at 128x128.
@@ -45,7 +49,38 @@ def decode_rate(root, n=300, stored_uncompressed=False) -> float:
         return len(paths) / (time.perf_counter() - t0)
 
 
-def first_and_cached(root, resolution: int, batch: int, batches: int) -> dict:
+def stats_cost(root, n: int = 200) -> dict:
+    """Per-image milliseconds, one thread: decode, resample to 128, statistics."""
+    from cosmojax.evaluation import features
+
+    out = {}
+    for split in ("scored", "labeled"):
+        _, paths, _ = layout.list_split(root, split)
+        paths = paths[:: max(1, len(paths) // n)][:n]
+        t = [0.0, 0.0, 0.0]
+        for p in paths:
+            t0 = time.perf_counter()
+            img = layout.read_png(p)
+            t1 = time.perf_counter()
+            resample.prepare_image(img, 128)
+            t2 = time.perf_counter()
+            features.image_features(img)
+            t3 = time.perf_counter()
+            for k, dt in enumerate((t1 - t0, t2 - t1, t3 - t2)):
+                t[k] += dt
+        out[split] = {
+            "images": len(paths),
+            **{
+                f"{name}_ms": round(1e3 * v / len(paths), 2)
+                for name, v in zip(("decode", "resample_128", "stats"), t, strict=True)
+            },
+        }
+    return out
+
+
+def first_and_cached(
+    root, resolution: int, batch: int, batches: int, with_stats: bool = False
+) -> dict:
     """The first pass (preparing every split into a fresh prepared-data folder)
     and later passes (``batches`` batches from memory through tf.data)."""
     from cosmojax.data import pipeline, tfds_builder
@@ -58,13 +93,13 @@ def first_and_cached(root, resolution: int, batch: int, batches: int) -> dict:
         os.environ["COSMOJAX_HOME"] = home
         try:
             t0 = time.perf_counter()
-            tfds_builder.prepared_builder(root, resolution)
+            tfds_builder.prepared_builder(root, resolution, with_stats=with_stats)
             first = time.perf_counter() - t0
             out["first_pass_img_per_s"] = round(n_images / first, 1)
             out["first_pass_img_per_s_per_core"] = round(n_images / first / cores, 1)
 
             t0 = time.perf_counter()
-            data = pipeline.load_split(str(root), "scored", resolution)
+            data = pipeline.load_split(str(root), "scored", resolution, stats=with_stats)
             out["load_prepared_split_s"] = round(time.perf_counter() - t0, 2)
             it = pipeline.train_batches(
                 data, batch_size=batch, seed=0, process_index=0, process_count=1
@@ -89,6 +124,7 @@ def main():
     p.add_argument("--data_dir", default="")
     p.add_argument("--resolution", type=int, default=128)
     p.add_argument("--batches", type=int, default=2000)
+    p.add_argument("--stats", action="store_true", help="with full-resolution statistics")
     args = p.parse_args()
     root = sources.resolve_data_dir(args.data_dir or None)
     out = {
@@ -96,13 +132,16 @@ def main():
         "data_dir": str(root),
         "cores": os.cpu_count() or 1,
         "resolution": args.resolution,
+        "with_stats": args.stats,
     }
     out["decode_resample_1_thread_img_per_s"] = round(decode_rate(root), 1)
     out["decode_resample_1_thread_img_per_s_real_file_format"] = round(
         decode_rate(root, stored_uncompressed=True), 1
     )
 
-    out.update(first_and_cached(root, args.resolution, 64, args.batches))
+    if args.stats:
+        out["stats_ms_per_image_1_thread"] = stats_cost(root)
+    out.update(first_and_cached(root, args.resolution, 64, args.batches, args.stats))
     out["targets_met"] = {
         "first_pass_per_core_200": out["first_pass_img_per_s_per_core"] >= 200,
         "cached_50000": out["cached_img_per_s"] >= 50_000,

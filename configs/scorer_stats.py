@@ -1,11 +1,18 @@
-"""The stronger scorer: a CNN branch plus differentiable summary statistics.
+"""The stronger scorer: full-resolution statistics, in-model statistics and a CNN branch.
 
     python train_scorer.py --config=configs/scorer_stats.py --workdir=runs/scorer_stats
 
-Same machinery and loss (L1) as the paper's scorer; 256x256 inputs (area-
-resampled from 1000x1000), random flips and rotations, AdamW with a cosine
-schedule. The statistics (intensity histogram, power spectrum, peak counts)
-are computed inside the model; see cosmojax/models/scorer.py.
+Same machinery and loss (L1) as the paper's scorer. Each image's statistics at
+full resolution (1000x1000: intensity histogram, power spectrum to the pixel
+scale, peak counts, source catalogue, source sizes, saturation, background and
+sky noise; cosmojax/evaluation/features.py) are computed once when its PNG is
+decoded for preparation, and stored beside the 128x128 area-resampled image.
+The model adds differentiable statistics of the 128x128 image at three scales
+and a small CNN on it, fused by an MLP (cosmojax/models/scorer.py). Random
+flips and rotations, AdamW with a cosine schedule.
+
+``model.labeled_weight > 0`` also fits the labeled split's label (cosmology or
+corrupted) with a classification head on the same features.
 """
 
 from configs import scorer

@@ -49,8 +49,9 @@ class Scorer:
     @property
     def with_stats(self) -> bool:
         """Whether the model also reads each image's full-resolution statistics."""
-        m = self.config.model
-        return m.name == "stats" and bool(m.get("fullres_stats", False))
+        from cosmojax.models import scorer
+
+        return scorer.reads_stats(self.config.model)
 
     @functools.cached_property
     def _forward(self):

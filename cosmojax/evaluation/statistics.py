@@ -1,8 +1,10 @@
 """Summary statistics of cosmology images, in JAX: the one definition of each.
 
-Used by the evaluation of generators (:mod:`cosmojax.evaluation.metrics`), by
-the statistics branch of the stronger scorer (:mod:`cosmojax.models.scorer`)
-and by the boosted-trees reference of ``benchmarks/scorer_quality.py``.
+Used by the statistics branch of the stronger scorer (:mod:`cosmojax.models.scorer`)
+and by the boosted-trees reference of ``benchmarks/scorer_quality.py``; for
+8-bit images :mod:`cosmojax.evaluation.features` computes the same histogram,
+spectrum and peaks on the CPU, sparsely (the evaluation of generators and the
+scorer's full-resolution statistics), held equal to these by tests.
 Images are ``[..., H, W]`` in counts (0-255, fractional after resampling);
 every function works at any resolution, so the statistics can be computed on
 1000x1000 images or at a model's resolution.

@@ -165,6 +165,11 @@ class StatsScorer(nn.Module):
         return score, logit
 
 
+def reads_stats(cfg) -> bool:
+    """Whether the scorer of config block ``model`` takes full-resolution statistics."""
+    return cfg.name == "stats" and bool(cfg.get("fullres_stats", False))
+
+
 def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
     """Scorer from config block ``model``."""
     if cfg.name == "paper_cnn":
@@ -188,7 +193,7 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
             ps_bins=cfg.ps_bins,
             stats_scales=tuple(cfg.stats_scales),
             use_cnn=cfg.use_cnn,
-            fullres_stats=bool(cfg.get("fullres_stats", False)),
+            fullres_stats=reads_stats(cfg),
             dtype=dtype,
         )
     raise ConfigError(

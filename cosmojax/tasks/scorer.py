@@ -130,7 +130,7 @@ class ScorerTask(Task):
                 {"train": self.tx, "frozen": optax.set_to_zero()}, _critic_labels
             )
         m = config.model
-        self.with_stats = m.name == "stats" and bool(m.get("fullres_stats", False))
+        self.with_stats = scorer_models.reads_stats(m)
         self.labeled_weight = float(m.get("labeled_weight", 0.0))
         if self.labeled_weight < 0:
             raise ConfigError(f"model.labeled_weight must be >= 0, got {self.labeled_weight}")
