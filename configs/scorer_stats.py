@@ -43,6 +43,10 @@ def get_config():
     # the full-resolution statistics of each image, computed once at preparation
     # (cosmojax/evaluation/features.py), beside the in-model ones
     c.model.fullres_stats = True
+    # statistics into the MLP: piecewise linear over 16 quantile bins each
+    # ("quantile": one standard-normal value each)
+    c.model.encoding = "piecewise"
+    c.model.encoding_bins = 16
     # > 0: also fit the labeled split's label (1 cosmology, 0 corrupted) with a
     # classification head on the same features, this weight on its cross-entropy
     c.model.labeled_weight = 0.0
