@@ -380,3 +380,25 @@ def test_on_device_statistics_give_the_same_run_as_the_host_pipeline(tiny_data, 
     # gathered on the device, the inputs fuse differently: rounding-level differences
     # (1e-8 here; statistics missing or misaligned would move parameters by 1e-3)
     assert all(np.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
+
+
+def test_piecewise_encoding_follows_the_feature_quantiles():
+    import flax.linen as nn
+
+    class Encode(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            return scorer_models.piecewise_linear(self, x, 4)
+
+    m = Encode()
+    x = jnp.asarray([[0.0, 10.0], [0.55, 2.5], [1.0, -3.0], [5.0, 30.0]])
+    variables = m.init(jax.random.PRNGKey(0), x)
+    levels = np.linspace(0.0, 1.0, scorer_models.QUANTILES)
+    q = np.stack([levels, 10.0 + 20.0 * levels], 1)  # uniform on [0, 1] and on [10, 30]
+    out = np.asarray(m.apply({"norm": {"quantiles": jnp.asarray(q, jnp.float32)}}, x))
+    assert out.shape == (4, 8) and variables["norm"]["quantiles"].shape == q.shape
+    np.testing.assert_allclose(out[1, :4], [1.0, 1.0, 0.2, 0.0], atol=1e-3)  # F(0.55) = 0.55
+    np.testing.assert_allclose(out[0], [0, 0, 0, 0, 0, 0, 0, 0], atol=1e-3)  # both at the bottom
+    np.testing.assert_allclose(out[2, :4], 1.0, atol=1e-3)  # the top of the first feature
+    np.testing.assert_allclose(out[3], 1.0, atol=1e-3)  # beyond the range: all bins full
+    assert np.all(out[1, 4:] == 0.0)  # below the second feature's range
