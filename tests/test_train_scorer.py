@@ -130,9 +130,20 @@ def test_data_parallel_matches_one_device(tiny_data, tmp_path):
         np.testing.assert_allclose(out[4][k], out[1][k], rtol=1e-5, atol=1e-6)
 
 
-def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):
-    config = tiny_config("scorer_stats", tiny_data, num_steps=4, eval_every=4, checkpoint_every=4)
+def stats_config(data, **overrides):
+    """configs/scorer_stats.py, narrower and with in-model statistics at one scale
+    (compiles in a fraction of the time)."""
+    config = tiny_config("scorer_stats", data, **overrides)
     config.model.cnn_size = 8
+    config.model.cnn_channels = (4, 4, 4, 4)
+    config.model.stats_width = config.model.head_width = 32
+    config.model.stats_scales = (1,)
+    config.model.labeled_batch_size = 8
+    return config
+
+
+def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):
+    config = stats_config(tiny_data, num_steps=4, eval_every=4, checkpoint_every=4)
     result = cli.train(config, tmp_path / "stats")
     q = np.asarray(result.state.model_state["norm"]["quantiles"])
     assert q.shape[0] == scorer_models.QUANTILES and q.shape[1] > 50
@@ -313,15 +324,8 @@ def test_ensembles_reduce_their_members_scores_and_predict_writes_them(tiny_data
     np.testing.assert_allclose([float(r[1]) for r in rows], want, rtol=1e-5)
 
 
-def stats_config(data, **overrides):
-    config = tiny_config("scorer_stats", data, **overrides)
-    config.model.cnn_size = 8
-    config.model.labeled_batch_size = 8
-    return config
-
-
 def test_labeled_head_adds_its_loss_and_changes_training(tiny_data, tmp_path):
-    steps = {"num_steps": 3, "eval_every": 3, "checkpoint_every": 3}
+    steps = {"num_steps": 2, "eval_every": 2, "checkpoint_every": 2}
     runs = {
         w: cli.train(
             stats_config(tiny_data, **steps, **{"model.labeled_weight": w}), tmp_path / f"w{w}"
@@ -347,13 +351,21 @@ def test_labeled_head_adds_its_loss_and_changes_training(tiny_data, tmp_path):
         tasks.build(tiny_config("scorer", tiny_data, **{"model.labeled_weight": 1.0}))
 
 
-def test_full_resolution_scorer_computes_its_statistics_as_preparation_does(tiny_data, tmp_path):
+def test_full_resolution_scorer_trains_on_device_and_scores_as_preparation_computes(
+    tiny_data, tmp_path
+):
     from cosmojax import predict, scoring
 
-    cli.train(
-        stats_config(tiny_data, num_steps=2, eval_every=2, checkpoint_every=2), tmp_path / "s"
-    )
-    s = scoring.load(tmp_path / "s")
+    steps = {"num_steps": 2, "eval_every": 2, "checkpoint_every": 2}
+    runs = [
+        cli.train(stats_config(tiny_data, **steps, **{"data.on_device": d}), tmp_path / str(d))
+        for d in (False, True)
+    ]
+    a, b = (flat_params(r.state.params) for r in runs)
+    # gathered on the device, the inputs fuse differently: rounding-level differences
+    # (1e-8 here; statistics missing or misaligned would move parameters by 1e-3)
+    assert all(np.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
+    s = scoring.load(tmp_path / "False")
     assert s.with_stats
     query = pipeline.load_split(str(tiny_data), "query", 16, stats=True)
     prepared = s.score_prepared(query.images, query.stats)
@@ -364,22 +376,6 @@ def test_full_resolution_scorer_computes_its_statistics_as_preparation_does(tiny
     assert np.abs(other - prepared).max() > 1e-3  # the statistics matter to the score
     with pytest.raises(ValueError, match="statistics"):
         s.score_prepared(query.images)
-
-
-def test_on_device_statistics_give_the_same_run_as_the_host_pipeline(tiny_data, tmp_path):
-    runs = [
-        cli.train(
-            stats_config(
-                tiny_data, num_steps=2, eval_every=2, checkpoint_every=2, **{"data.on_device": d}
-            ),
-            tmp_path / str(d),
-        )
-        for d in (False, True)
-    ]
-    a, b = (flat_params(r.state.params) for r in runs)
-    # gathered on the device, the inputs fuse differently: rounding-level differences
-    # (1e-8 here; statistics missing or misaligned would move parameters by 1e-3)
-    assert all(np.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
 
 
 def test_piecewise_encoding_follows_the_feature_quantiles():
