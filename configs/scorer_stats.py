@@ -16,6 +16,7 @@ corrupted) with a classification head on the same features.
 """
 
 from configs import scorer
+from cosmojax.evaluation import features
 
 
 def get_config():
@@ -43,6 +44,8 @@ def get_config():
     # the full-resolution statistics of each image, computed once at preparation
     # (cosmojax/evaluation/features.py), beside the in-model ones
     c.model.fullres_stats = True
+    c.model.stats_version = features.VERSION  # checked when the scorer is trained or loaded
+    c.model.stats_image_size = 1000  # the data's image size: the statistics depend on it
     # statistics into the MLP: piecewise linear over 16 quantile bins each
     # ("quantile": one standard-normal value each)
     c.model.encoding = "piecewise"

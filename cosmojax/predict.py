@@ -46,7 +46,8 @@ def predict_folder(scorer, folder: Path, progress: bool = True) -> tuple[list[st
     members = getattr(scorer, "members", [scorer])
     by_res = {m.resolution: m for m in members}  # one prepared copy per resolution
     prepared = {r: [] for r in by_res}
-    with_stats = any(m.with_stats for m in members)
+    readers = [m for m in members if m.with_stats]
+    with_stats = bool(readers)
     stats = []
     conversions = layout.ConversionLog()
     for p in tqdm(paths, desc="reading", unit="img", disable=not progress, file=sys.stderr):
@@ -54,7 +55,7 @@ def predict_folder(scorer, folder: Path, progress: bool = True) -> tuple[list[st
         for r, m in by_res.items():
             prepared[r].append(m.prepare(image))
         if with_stats:  # once per image, whatever the members' resolutions
-            stats.append(scoring.full_resolution_stats([image])[0])
+            stats.append(scoring.full_resolution_stats([image], readers[0].stats_image_size)[0])
     conversions.log_summary()
     stats = np.stack(stats) if with_stats else None
     scores = [m.score_prepared(np.stack(prepared[m.resolution]), stats) for m in members]

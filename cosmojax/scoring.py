@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cosmojax.data import layout, resample
+from cosmojax.evaluation import features
 
 SCORE_MIN, SCORE_MAX = layout.SCORE_MIN, layout.SCORE_MAX
 
@@ -51,7 +52,10 @@ class Scorer:
         """Whether the model also reads each image's full-resolution statistics."""
         from cosmojax.models import scorer
 
-        return scorer.reads_stats(self.config.model)
+        if not scorer.reads_stats(self.config.model):
+            return False
+        features.check_version(self.config.model.get("stats_version", 1), "model.stats_version")
+        return True
 
     @functools.cached_property
     def _forward(self):
@@ -89,7 +93,13 @@ class Scorer:
                     "this scorer reads full-resolution statistics: give stats, or score "
                     "uint8 images with score()"
                 )
-            arrays.append(np.asarray(stats, np.float32))
+            stats = np.asarray(stats, np.float32)
+            if stats.shape != (len(images), features.SIZE):
+                raise ValueError(
+                    f"stats: expected shape ({len(images)}, {features.SIZE}), one full-"
+                    f"resolution statistics vector per image, got {stats.shape}"
+                )
+            arrays.append(stats)
         out = []
         for start in range(0, len(images), self.batch_size):
             chunks = [a[start : start + self.batch_size] for a in arrays]
@@ -125,10 +135,17 @@ class Scorer:
             raise ValueError(f"expected a 2-D grayscale image, got shape {image.shape}")
         return resample.prepare_image(image, self.resolution)
 
-    def _prepare_all(self, images) -> tuple[np.ndarray, np.ndarray | None]:
+    @property
+    def stats_image_size(self) -> int:
+        """The image size the scorer's statistics are defined at (its training images')."""
+        return int(self.config.model.get("stats_image_size", layout.IMAGE_SIZE))
+
+    def _prepare_all(self, images, stats=None) -> tuple[np.ndarray, np.ndarray | None]:
         prepared = [self.prepare(im) for im in images]
         x = np.stack(prepared) if prepared else np.zeros((0, self.resolution, self.resolution))
-        return x, (full_resolution_stats(images) if self.with_stats else None)
+        if self.with_stats and stats is None:
+            stats = full_resolution_stats(images, self.stats_image_size)
+        return x, stats if self.with_stats else None
 
     def score(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Scores uint8 images ``[N, H, W]`` (or a list of 2-D arrays of any sizes)."""
@@ -139,16 +156,21 @@ class Scorer:
         return self.penultimate_prepared(*self._prepare_all(images))
 
 
-def full_resolution_stats(images) -> np.ndarray:
+def full_resolution_stats(images, size: int | None = None) -> np.ndarray:
     """Each uint8 image's full-resolution statistics ``[N, F]``, as preparation
-    stores them (:func:`cosmojax.evaluation.features.image_features`)."""
-    from cosmojax.evaluation import features
-
+    stores them (:func:`cosmojax.evaluation.features.image_features`). The
+    statistics depend on the image size (counts of pixels and sources, spectrum
+    bins), so with ``size`` every image must be ``size x size``."""
     out = []
     for im in images:
         im = np.asarray(im)
         if im.dtype != np.uint8:
             raise ValueError(f"full-resolution statistics need uint8 images, got {im.dtype}")
+        if size is not None and im.shape != (size, size):
+            raise ValueError(
+                f"this scorer's statistics are defined on {size}x{size} images (its training "
+                f"images), got {im.shape[1]}x{im.shape[0]}"
+            )
         out.append(features.image_features(im))
     return np.stack(out) if out else np.zeros((0, features.SIZE), np.float32)
 
@@ -182,8 +204,15 @@ class Ensemble:
         return REDUCERS[self.reduce](np.stack(scores), axis=0).astype(np.float32)
 
     def score(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """Scores uint8 images as :meth:`Scorer.score`, reduced over the members."""
-        return self.combine([m.score(images) for m in self.members])
+        """Scores uint8 images as :meth:`Scorer.score`, reduced over the members
+        (the full-resolution statistics computed once, whoever needs them)."""
+        readers = [m for m in self.members if m.with_stats]
+        stats = None
+        if readers:
+            stats = full_resolution_stats(images, readers[0].stats_image_size)
+        return self.combine(
+            [m.score_prepared(*m._prepare_all(images, stats)) for m in self.members]
+        )
 
 
 def load(

@@ -139,6 +139,7 @@ def stats_config(data, **overrides):
     config.model.stats_width = config.model.head_width = 32
     config.model.stats_scales = (1,)
     config.model.labeled_batch_size = 8
+    config.model.stats_image_size = 100  # the tiny set's images
     return config
 
 
@@ -152,7 +153,9 @@ def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):
 
     s = scoring.load(tmp_path / "stats")
     np.testing.assert_array_equal(s.model_state["norm"]["quantiles"], q)
-    assert s.score(np.zeros((1, 40, 40), np.uint8)).shape == (1,)
+    assert s.score(np.zeros((1, 100, 100), np.uint8)).shape == (1,)
+    with pytest.raises(ValueError, match="defined on 100x100 images"):
+        s.score(np.zeros((1, 40, 40), np.uint8))
 
 
 def test_on_device_data_gives_the_same_run_as_the_host_pipeline(tiny_data, tmp_path):
@@ -349,6 +352,10 @@ def test_labeled_head_adds_its_loss_and_changes_training(tiny_data, tmp_path):
     assert shared and not all(np.allclose(a[k], b[k]) for k in shared)
     with pytest.raises(ConfigError, match="labeled_weight"):
         tasks.build(tiny_config("scorer", tiny_data, **{"model.labeled_weight": 1.0}))
+    with pytest.raises(ConfigError, match="stats_image_size is 1000"):
+        cli.train(tiny_config("scorer_stats", tiny_data), tmp_path / "size")
+    with pytest.raises(ConfigError, match="retrain"):
+        tasks.build(stats_config(tiny_data, **{"model.stats_version": 0}))
 
 
 def test_full_resolution_scorer_trains_on_device_and_scores_as_preparation_computes(
@@ -376,6 +383,8 @@ def test_full_resolution_scorer_trains_on_device_and_scores_as_preparation_compu
     assert np.abs(other - prepared).max() > 1e-3  # the statistics matter to the score
     with pytest.raises(ValueError, match="statistics"):
         s.score_prepared(query.images)
+    with pytest.raises(ValueError, match="expected shape"):
+        s.score_prepared(query.images, query.stats[:-1])
 
 
 def test_piecewise_encoding_follows_the_feature_quantiles():

@@ -34,6 +34,19 @@ from scipy import ndimage
 from cosmojax.evaluation import catalog, statistics
 
 VERSION = 1
+
+
+def check_version(version: int, where: str) -> None:
+    """Raises unless ``version`` (a scorer's, from its config) is this code's definition."""
+    from cosmojax.configlib import ConfigError
+
+    if int(version) != VERSION:
+        raise ConfigError(
+            f"{where}: trained on full-resolution statistics v{version}, but this code "
+            f"computes v{VERSION}; retrain the scorer"
+        )
+
+
 FLUX_BINS = np.linspace(1.0, 6.0, 21)  # log10 counts above the background
 AREA_BINS = np.linspace(0.0, 4.0, 17)  # log10 pixels
 BRIGHT = 50.0  # counts above the background: a source whose size is measured
@@ -56,8 +69,10 @@ class Sky:
 
     def __init__(self, image: np.ndarray):
         image = np.asarray(image)
-        if image.ndim != 2 or image.dtype != np.uint8:
-            raise ValueError(f"expected a uint8 [H, W] image, got {image.dtype} {image.shape}")
+        if image.ndim != 2 or image.dtype != np.uint8 or min(image.shape) < 2:
+            raise ValueError(
+                f"expected a uint8 [H, W] image of at least 2x2, got {image.dtype} {image.shape}"
+            )
         self.image = image
         self.background = int(image.min())
         self.index = np.flatnonzero(image > self.background)
@@ -79,7 +94,6 @@ class Sky:
         ``(which of self.index, component number from 0 of each, count)``."""
         keep = np.flatnonzero(self.above > threshold)
         if self.dense(len(keep)):
-            h, w = self.image.shape
             labels, n = ndimage.label(self.image > self.background + threshold, structure=_EIGHT)
             return keep, labels.ravel()[self.index[keep]] - 1, int(n)
         return (keep, *_connected(self.index[keep], self.image.shape))

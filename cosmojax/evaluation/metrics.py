@@ -49,7 +49,7 @@ def image_statistics(images) -> dict[str, np.ndarray]:
     """Per-image statistics of uint8 images ``[N, H, W]`` (see the module doc),
     computed by :func:`cosmojax.evaluation.features.image_statistics`, the same
     code that prepares the scorer's full-resolution statistics."""
-    per_image = [features.image_statistics(np.asarray(im, np.uint8)) for im in images]
+    per_image = [features.image_statistics(np.asarray(im)) for im in images]
     keys = (
         "histogram",
         "power_spectrum",

@@ -12,6 +12,7 @@ import optax
 from cosmojax.configlib import ConfigError
 from cosmojax.data import augment as augment_lib
 from cosmojax.data import pipeline
+from cosmojax.evaluation import features as stats_lib
 from cosmojax.models import gan as gan_models
 from cosmojax.models import scorer as scorer_models
 from cosmojax.tasks.base import Task
@@ -134,7 +135,11 @@ class ScorerTask(Task):
         self.labeled_weight = float(m.get("labeled_weight", 0.0))
         if self.labeled_weight < 0:
             raise ConfigError(f"model.labeled_weight must be >= 0, got {self.labeled_weight}")
+        if self.with_stats:
+            stats_lib.check_version(m.get("stats_version", 1), "model.stats_version")
         if self.labeled_weight > 0:
+            if int(m.get("labeled_batch_size", 32)) < 1:
+                raise ConfigError("model.labeled_batch_size must be a positive number of images")
             if m.name != "stats":
                 raise ConfigError("model.labeled_weight: only the 'stats' scorer has a label head")
             if config.data.get("on_device", False):
@@ -149,7 +154,27 @@ class ScorerTask(Task):
 
     def dataset(self) -> pipeline.Split:
         d = self.config.data
+        if self.with_stats:
+            self._check_image_size()
         return pipeline.load_split(d.dir, "scored", d.resolution, stats=self.with_stats)
+
+    def _check_image_size(self):
+        """The statistics depend on the image size: the training images must have
+        the size the scorer declares (``model.stats_image_size``), which scoring
+        then requires of every image."""
+        from PIL import Image
+
+        from cosmojax.data import layout, sources
+
+        want = int(self.config.model.get("stats_image_size", layout.IMAGE_SIZE))
+        _, paths, _ = layout.list_split(sources.resolve_data_dir(self.config.data.dir), "scored")
+        with Image.open(paths[0]) as im:
+            w, h = im.size
+        if (h, w) != (want, want):
+            raise ConfigError(
+                f"model.stats_image_size is {want} but {paths[0]} is {w}x{h}: set it to the "
+                "size of the data's images"
+            )
 
     @functools.cached_property
     def labeled(self) -> pipeline.Split:
@@ -161,9 +186,15 @@ class ScorerTask(Task):
         scored = super().train_batches(start_step, num_steps)
         if self.labeled_weight <= 0:
             return scored
+        size = int(self.config.model.get("labeled_batch_size", 32))
+        if size > len(self.labeled) or size % jax.process_count():
+            raise ConfigError(
+                f"model.labeled_batch_size {size}: must be at most the {len(self.labeled)} "
+                f"labeled images and divide over {jax.process_count()} hosts"
+            )
         labeled = pipeline.train_batches(
             self.labeled,
-            batch_size=int(self.config.model.get("labeled_batch_size", 32)),
+            batch_size=size,
             seed=self.config.seed + 1,
             start_step=start_step,
             num_steps=num_steps,
@@ -182,8 +213,8 @@ class ScorerTask(Task):
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
         inputs = [jnp.zeros((1, r, r, 1))]
-        if self.with_stats:
-            inputs.append(jnp.zeros((1, self.train.stats.shape[-1])))
+        if self.with_stats:  # the vector's length, without touching the data
+            inputs.append(jnp.zeros((1, stats_lib.SIZE)))
         kwargs = {"with_label": True} if self.labeled_weight > 0 else {}
         variables = self.model.init(state_lib.init_key(rng), *inputs, **kwargs)
         params = variables.pop("params")
