@@ -354,6 +354,7 @@ def test_labeled_head_adds_its_loss_and_changes_training(tiny_data, tmp_path):
         tasks.build(tiny_config("scorer", tiny_data, **{"model.labeled_weight": 1.0}))
     with pytest.raises(ConfigError, match="stats_image_size is 1000"):
         cli.train(tiny_config("scorer_stats", tiny_data), tmp_path / "size")
+    assert not list((tmp_path / "size").glob("*.json"))  # refused before the config is saved
     with pytest.raises(ConfigError, match="retrain"):
         tasks.build(stats_config(tiny_data, **{"model.stats_version": 0}))
 

@@ -30,6 +30,10 @@ class Task:
     def dataset(self) -> pipeline.Split:
         raise NotImplementedError
 
+    def check_data(self) -> None:
+        """Raises a clear error when the data cannot serve this config (called
+        before a training run writes anything)."""
+
     @functools.cached_property
     def splits(self) -> tuple[pipeline.Split, pipeline.Split]:
         """``(train, val)``: the hash split of :meth:`dataset` (loaded on first use)."""

@@ -154,14 +154,14 @@ class ScorerTask(Task):
 
     def dataset(self) -> pipeline.Split:
         d = self.config.data
-        if self.with_stats:
-            self._check_image_size()
         return pipeline.load_split(d.dir, "scored", d.resolution, stats=self.with_stats)
 
-    def _check_image_size(self):
+    def check_data(self) -> None:
         """The statistics depend on the image size: the training images must have
         the size the scorer declares (``model.stats_image_size``), which scoring
         then requires of every image."""
+        if not self.with_stats:
+            return
         from PIL import Image
 
         from cosmojax.data import layout, sources
