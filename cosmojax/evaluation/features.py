@@ -49,6 +49,7 @@ def check_version(version: int, where: str) -> None:
 
 FLUX_BINS = np.linspace(1.0, 6.0, 21)  # log10 counts above the background
 AREA_BINS = np.linspace(0.0, 4.0, 17)  # log10 pixels
+PS_BINS = 24  # power-spectrum bins, as statistics.power_spectrum's default
 BRIGHT = 50.0  # counts above the background: a source whose size is measured
 DENSE_FRACTION = 0.02  # above this fraction of pixels: whole-image operations are faster
 _EIGHT = np.ones((3, 3), bool)
@@ -153,7 +154,7 @@ def _spectrum_bins(h: int, w: int, n_bins: int):
     return scipy.sparse.csr_matrix((weights, (flat[cols], cols)), shape=(len(centres), flat.size))
 
 
-def power_spectrum(sky: Sky, n_bins: int = 24) -> np.ndarray:
+def power_spectrum(sky: Sky, n_bins: int = PS_BINS) -> np.ndarray:
     """:func:`statistics.power_spectrum` of the image (float32 FFT)."""
     x = sky.image
     mean = float(np.dot(np.arange(256), sky.level_counts)) / x.size
@@ -287,9 +288,6 @@ EXTRA_NAMES = (
 )
 
 
-PS_BINS = 24
-
-
 def _fixed_spectrum(sky: Sky) -> np.ndarray:
     """log10 power in all :data:`PS_BINS` bins; a bin that no frequency of this image
     size falls in (small images only) is interpolated in log k from its neighbours."""
@@ -298,7 +296,7 @@ def _fixed_spectrum(sky: Sky) -> np.ndarray:
     ps = np.log10(power_spectrum(sky, PS_BINS) + 1e-12)
     if len(centres) == PS_BINS:
         return ps
-    edges = np.geomspace(1.0 / max(h, w), np.sqrt(0.5) * (1 + 1e-6), PS_BINS + 1)
+    edges = statistics.spectrum_edges(h, w, PS_BINS)
     every = np.sqrt(edges[:-1] * edges[1:])
     return np.interp(np.log(every), np.log(centres), ps)
 

@@ -50,17 +50,9 @@ def image_statistics(images) -> dict[str, np.ndarray]:
     computed by :func:`cosmojax.evaluation.features.image_statistics`, the same
     code that prepares the scorer's full-resolution statistics."""
     per_image = [features.image_statistics(np.asarray(im)) for im in images]
-    keys = (
-        "histogram",
-        "power_spectrum",
-        "peak_counts",
-        "source_counts",
-        "source_flux",
-        "source_area",
-    )
     if not per_image:
         raise ValueError("image_statistics: no images")
-    return {k: np.stack([s[k] for s in per_image]).astype(np.float64) for k in keys}
+    return {k: np.stack([s[k] for s in per_image]).astype(np.float64) for k in per_image[0]}
 
 
 def stat_vectors(stats: dict[str, np.ndarray]) -> np.ndarray:

@@ -76,13 +76,18 @@ def soft_histogram(x: jax.Array, edges=HIST_EDGES) -> jax.Array:
     return jnp.concatenate([zero.mean(-1, keepdims=True), nonzero / flat.shape[-1]], axis=-1)
 
 
+def spectrum_edges(height: int, width: int, n_bins: int = 24) -> np.ndarray:
+    """The ``n_bins + 1`` log-spaced ``|k|`` edges (cycles per pixel) of an image size."""
+    return np.geomspace(1.0 / max(height, width), np.sqrt(0.5) * (1 + 1e-6), n_bins + 1)
+
+
 @functools.lru_cache(maxsize=16)
 def spectrum_bins(height: int, width: int, n_bins: int = 24):
     """``(bin index per rfft2 frequency, centres of the non-empty bins)`` for an image size."""
     ky = np.fft.fftfreq(height)[:, None]
     kx = np.fft.rfftfreq(width)[None, :]
     k = np.sqrt(kx**2 + ky**2)
-    edges = np.geomspace(1.0 / max(height, width), np.sqrt(0.5) * (1 + 1e-6), n_bins + 1)
+    edges = spectrum_edges(height, width, n_bins)
     idx = np.digitize(k, edges) - 1  # -1: the k = 0 mode and anything below the first edge
     present = [b for b in range(n_bins) if np.any(idx == b)]
     remap = -np.ones(n_bins + 1, np.int64)
