@@ -11,10 +11,12 @@ if trained, gives the domain Fréchet distance and the scores. Each row also
 has the median component counts above 20 and 50 and the fraction of images
 that reach 255, beside the real label-1 medians.
 
-The row ``real_round_trip_128max`` is the floor of every generator that
+The rows ``real_round_trip_128max_*`` are the floor of every generator that
 samples 128x128 block-max images: the real side's own images reduced to that
 representation and upscaled back, i.e. a generator that reproduced the
-training images exactly.
+training images exactly, by the ``sources`` (Moffat) upscaler and by
+``stamps`` (the sources of the training images a ``configs/vae.py`` run
+reads into its library).
 """
 
 from __future__ import annotations
@@ -49,11 +51,17 @@ def evaluate_generators(args) -> dict:
     table = {}
     if args.round_trip:  # what a perfect model of the representation would score
         res, how = args.round_trip_resolution, args.round_trip_downsample
-        gen = evaluate.at_resolution(round_trip(real[half:], res, how), args.resolution)
-        m = evaluate.compare(real_a, real_b, gen, scorer, real=side)
-        table[f"real_round_trip_{res}{how}"] = row(
-            f"the real side's own images, 1000 -> {res} by {how} -> 1000 (cosmojax.upscale)", m, gen
-        )
+        library = round_trip_library(res, how)
+        for name, lib in (("sources", None), ("stamps", library)):
+            small = round_trip(real[half:], res, how, lib)
+            gen = evaluate.at_resolution(small, args.resolution)
+            m = evaluate.compare(real_a, real_b, gen, scorer, real=side)
+            table[f"real_round_trip_{res}{how}_{name}"] = row(
+                f"the real side's own images, 1000 -> {res} by {how} -> 1000 "
+                f"(cosmojax.upscale, {name})",
+                m,
+                gen,
+            )
     for name in names:
         gen, what = evaluate.load_generated(str(runs / name), args.num, args.resolution)
         m = evaluate.compare(real_a, real_b, gen, scorer, real=side)
@@ -65,14 +73,28 @@ def evaluate_generators(args) -> dict:
     return table
 
 
-def round_trip(images, resolution: int, downsample: str) -> np.ndarray:
+def round_trip(images, resolution: int, downsample: str, library=None) -> np.ndarray:
     """Real images reduced to a generator's representation and upscaled back, as
     ``cosmojax.generate`` upscales a sample: the floor of any generator of it."""
     from cosmojax.data import resample
     from cosmojax.tasks import generated
 
     small = np.stack([resample.prepare_image(im, resolution, downsample) for im in images])
-    return generated.full_size(small, downsample)
+    return generated.full_size(small, downsample, library=library)
+
+
+def round_trip_library(resolution: int, downsample: str):
+    """The source library a generator of this representation trained with
+    ``configs/vae.py``'s data selection would write."""
+    from configs import vae
+    from cosmojax import upscale
+    from cosmojax.data import layout
+    from cosmojax.tasks import generated
+
+    config = vae.get_config()
+    config.data.resolution, config.data.downsample = resolution, downsample
+    paths = generated.library_paths(config)
+    return upscale.SourceLibrary.build((layout.read_png(p) for p in paths), resolution, downsample)
 
 
 def row(what: str, m: dict, gen) -> dict:

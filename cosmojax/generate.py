@@ -1,10 +1,11 @@
 """Writes full-size generated images, ready to drop into a CIL-layout folder.
 
     python -m cosmojax.generate --workdir runs/vae --num 100 --size 1000 --out gen/ \\
-        [--seed S] [--min_score 2.5 --scorer_workdir runs/scorer] [--method sources]
+        [--seed S] [--min_score 2.5 --scorer_workdir runs/scorer] [--method stamps]
 
 Samples the generator in ``--workdir`` (VAE or GAN), upscales each image to
-``--size`` (:mod:`cosmojax.upscale`) and writes 8-bit grayscale PNGs named by
+``--size`` (:mod:`cosmojax.upscale`: by default with the sources of the run's
+training images, which training wrote into the workdir) and writes 8-bit grayscale PNGs named by
 unique 7-digit ids. With ``--min_score``, each candidate is scored at full size
 by the scorer in ``--scorer_workdir`` and kept only if its score is at least
 that; the acceptance rate is reported.
@@ -36,7 +37,7 @@ def generate(
     *,
     size: int = 1000,
     seed: int = 0,
-    method: str = "sources",
+    method: str | None = None,
     scorer=None,
     min_score: float | None = None,
     batch: int = 64,
@@ -49,6 +50,8 @@ def generate(
     from tqdm import tqdm
 
     max_candidates = max_candidates or (num if min_score is None else 50 * num)
+    library = getattr(generator, "library", None)  # sampling.Generator: the run's sources
+    method = method or ("stamps" if library is not None else "sources")
     key = jax.random.PRNGKey(seed)
     kept, scores, drawn, passed = [], [], 0, 0
     bar = tqdm(total=num, desc="generating", unit="img", disable=not progress, file=sys.stderr)
@@ -58,7 +61,9 @@ def generate(
         drawn += len(small)
         passed_here = len(small)
         how = generator.config.data.get("downsample", "area")
-        big = np.stack([upscale_lib.upscale(im, size, method, downsample=how) for im in small])
+        big = np.stack(
+            [upscale_lib.upscale(im, size, method, downsample=how, library=library) for im in small]
+        )
         if min_score is not None:
             s = scorer.score(big)
             keep = s >= min_score
@@ -85,7 +90,12 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=1000)
     p.add_argument("--out", required=True, help="folder for the PNGs (created)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", default="sources", choices=upscale_lib.METHODS)
+    p.add_argument(
+        "--method",
+        default=None,
+        choices=upscale_lib.METHODS,
+        help="upscaler; default: stamps (the run's source library), else sources",
+    )
     p.add_argument("--min_score", type=float, default=None)
     p.add_argument("--scorer_workdir", default=None)
     args = p.parse_args(argv)
@@ -119,7 +129,7 @@ def main(argv=None):
     tmp.rmdir()
     print(
         f"Wrote {len(imgs)} images of {args.size}x{args.size} to {out} "
-        f"({gen.kind} step {gen.step}, upscaler {args.method})"
+        f"({gen.kind} step {gen.step}, upscaler {args.method or gen.upscaler})"
     )
     if scores is not None:
         rate = passed / max(drawn, 1)

@@ -42,6 +42,13 @@ class Generator:
     step: int
     draw_fn: object | None = None  # (params, model_state, z, key) -> a draw from p(x | z)
     latent_prior: dict | None = None  # see tasks.vae.draw_latents; None = N(0, I)
+    library: object | None = None  # the run's upscale.SourceLibrary (sources.npz), if any
+
+    @property
+    def upscaler(self) -> str:
+        """How ``cosmojax.generate`` brings samples to 1000x1000 by default:
+        ``stamps`` (the run's own source library) when the run wrote one."""
+        return "stamps" if self.library is not None else "sources"
 
     @property
     def resolution(self) -> int:
@@ -138,7 +145,7 @@ class Generator:
 def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
     """The generator trained in ``workdir``: its checkpoint with the lowest
     statistics Fréchet distance (``eval_stats_frechet``), or ``step``."""
-    from cosmojax import restore
+    from cosmojax import restore, upscale
 
     task, state, step = restore.load_run(workdir, step=step, best=True)
     if not hasattr(task, "generator_fns"):
@@ -155,6 +162,7 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
         step=step,
         draw_fn=task.draw_fn() if hasattr(task, "draw_fn") else None,
         latent_prior=_latent_prior(task, workdir, step),
+        library=upscale.load_library(workdir),
     )
 
 

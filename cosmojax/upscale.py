@@ -27,6 +27,22 @@ the PSF), placed at a uniformly drawn position inside its brightest block (the
 position inside a block is what max-pooling forgets; the draw is seeded by the
 image, so upscaling is a pure function).
 
+``stamps`` (the default for a generator trained by this project) renders
+each local maximum of the low-resolution image as a *real* source: a
+:class:`SourceLibrary` holds the sources of the generator's training images
+at full resolution (each local maximum of their low-resolution image, with
+the full-resolution pixels of the connected source at it), keyed by what the
+low-resolution image shows of them (the peak, how many neighbouring blocks
+are at half the peak or more, the flux of the neighbours, the blocks above
+the threshold around it). A generated peak takes one of the ``k`` sources of
+the nearest keys, turned by a random one of the eight flips and rotations,
+scaled to the generated peak (a factor between 0.5 and 2), and placed at a
+random position inside its block. Galaxy shapes, the PSF, saturated cores and
+their spikes and faint wings come from the data the generator learned from
+(on the CIL data: the real images); the model decides where the sources are
+and how bright. Training writes the library into the workdir
+(``sources.npz``); :func:`cosmojax.sampling.load` reads it.
+
 ``benchmarks/upscale.py`` compares the methods by a round trip on real and
 synthetic images (1000 -> 128 by area, back to 1000): zero fraction, source
 counts above 0/5/20/50 and peaks.
@@ -34,13 +50,23 @@ counts above 0/5/20/50 and peaks.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
+import io
+import os
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
-from scipy import ndimage
+from scipy import ndimage, spatial
 
+from cosmojax.data import resample
 from cosmojax.data.synthetic import KNEE, soft_saturate  # the sensor's, as the data's
 
-METHODS = ("sources", "bicubic", "bilinear", "nearest")
+METHODS = ("stamps", "sources", "bicubic", "bilinear", "nearest")
+LIBRARY_FILE = "sources.npz"
+LIBRARY_VERSION = 1
 BETA = 2.5
 MIN_ALPHA = 2.0  # px: no source is narrower than the instrument's PSF (alpha ~ 1.6-2.4)
 
@@ -115,6 +141,22 @@ def _add_moffat(out: np.ndarray, cy: float, cx: float, peak: float, alpha: float
     out[ya:yb, xa:xb] += (peak * (1 + r2 / alpha**2) ** (-BETA)).astype(np.float32)
 
 
+def local_maxima(counts: np.ndarray, threshold: float) -> np.ndarray:
+    """Strict 3x3 local maxima above ``threshold``; ties are broken by position, so
+    a flat top yields one maximum."""
+    rank = np.empty(counts.size, np.int64)
+    rank[np.argsort(counts.ravel(), kind="stable")] = np.arange(counts.size)
+    rank = rank.reshape(counts.shape)  # unique: equal values are ordered by position
+    return (rank == ndimage.maximum_filter(rank, size=3)) & (counts > threshold)
+
+
+def _image_rng(counts: np.ndarray) -> np.random.Generator:
+    """A generator seeded by (a hash of) the whole image: upscaling stays a pure
+    function, and two images that differ anywhere draw differently."""
+    digest = hashlib.sha256(np.ascontiguousarray(counts, np.float32).tobytes()).digest()
+    return np.random.default_rng(np.frombuffer(digest, np.uint32))
+
+
 def _render_peaks(counts: np.ndarray, size: int, threshold: float, max_area: int):
     """``sources`` for block-max images: a Moffat source at each local maximum.
 
@@ -130,8 +172,7 @@ def _render_peaks(counts: np.ndarray, size: int, threshold: float, max_area: int
     s, out, labels, n = _canvas(counts, size, threshold)
     if n == 0:
         return out
-    seed = np.frombuffer(np.ascontiguousarray(counts, np.float32).tobytes(), np.uint32)[:1024]
-    rng = np.random.default_rng(seed)
+    rng = _image_rng(counts)
     extended = np.zeros_like(counts, bool)
     for i, sl in enumerate(ndimage.find_objects(labels), start=1):
         mask = labels[sl] == i
@@ -142,11 +183,7 @@ def _render_peaks(counts: np.ndarray, size: int, threshold: float, max_area: int
             vals = np.where(mask, counts[sl], 0.0).astype(np.float32)
             big = Image.fromarray(vals, mode="F").resize((x1 - x0, y1 - y0), Image.BICUBIC)
             out[y0:y1, x0:x1] = np.maximum(out[y0:y1, x0:x1], np.maximum(np.asarray(big), 0.0))
-    # strict local maxima; ties broken by position so a flat top yields one source
-    rank = np.empty(counts.size, np.int64)
-    rank[np.argsort(counts.ravel(), kind="stable")] = np.arange(counts.size)
-    rank = rank.reshape(counts.shape)  # unique: equal values are ordered by position
-    peaks = (rank == ndimage.maximum_filter(rank, size=3)) & (counts > threshold) & ~extended
+    peaks = local_maxima(counts, threshold) & ~extended
     level = max(threshold, 0.5)
     for by, bx in zip(*np.nonzero(peaks), strict=True):
         peak = float(counts[by, bx])
@@ -163,6 +200,249 @@ def _render_peaks(counts: np.ndarray, size: int, threshold: float, max_area: int
     return out
 
 
+THRESHOLDS = {"max": 0.5, "area": 0.05}  # counts above the sky at which a block shows a source
+HOOD = 2  # the key reads the 5x5 blocks around a peak; a library source is cut to them
+TURNS = 8  # the flips and quarter turns of a square
+MATCH_TOLERANCE = 0.25  # a peak draws among the k nearest keys within this of the nearest
+
+
+def turn(a: np.ndarray, t: int) -> np.ndarray:
+    """One of the eight symmetries of the square (``t`` in 0..7) applied to ``a``'s
+    last two axes: flip rows (bit 0), flip columns (bit 1), transpose (bit 2)."""
+    if t & 1:
+        a = a[..., ::-1, :]
+    if t & 2:
+        a = a[..., :, ::-1]
+    if t & 4:
+        a = np.swapaxes(a, -1, -2)
+    return a
+
+
+def _turn_point(y: float, x: float, h: float, w: float, t: int) -> tuple[float, float]:
+    """Where ``(y, x)`` of an ``h x w`` array lands under :func:`turn`."""
+    if t & 1:
+        y = h - 1 - y
+    if t & 2:
+        x = w - 1 - x
+    if t & 4:
+        y, x = x, y
+    return y, x
+
+
+def _hoods(counts: np.ndarray, ys, xs) -> np.ndarray:
+    """The 5x5 blocks around each peak ``(y, x)`` (zero outside the image)."""
+    pad = np.pad(counts, HOOD)
+    n = 2 * HOOD + 1
+    return (
+        np.stack([pad[y : y + n, x : x + n] for y, x in zip(ys, xs, strict=True)]).astype(
+            np.float64
+        )
+        if len(ys)
+        else np.zeros((0, n, n))
+    )
+
+
+def _keys(hoods: np.ndarray, threshold: float) -> np.ndarray:
+    """What the low-resolution image shows of a source: log(1 + peak) (weight 3),
+    its eight neighbours over the peak, log(1 + the outer ring's sum) and the
+    5x5 blocks above ``threshold`` (weights 0.5)."""
+    c = HOOD
+    peak = hoods[:, c, c]
+    inner = hoods[:, c - 1 : c + 2, c - 1 : c + 2].reshape(len(hoods), 9)
+    inner = np.delete(inner, 4, axis=1) / np.maximum(peak, 1e-6)[:, None]
+    ring = hoods.sum((1, 2)) - hoods[:, c - 1 : c + 2, c - 1 : c + 2].sum((1, 2))
+    above = (hoods > threshold).sum((1, 2))
+    return np.concatenate(
+        [
+            3.0 * np.log1p(peak)[:, None],
+            inner,
+            0.5 * np.log1p(ring)[:, None],
+            0.05 * above[:, None],
+        ],
+        axis=1,
+    )
+
+
+def _block_edges(size: int, resolution: int) -> np.ndarray:
+    return np.append(resample._block_starts(size, resolution), size)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceLibrary:
+    """Full-resolution sources of real images, keyed by their low-resolution look.
+
+    ``pixels``: all sources' pixels (above the sky, uint8), concatenated;
+    ``shapes`` ``[n, 2]``: each source's box; ``peaks`` ``[n, 2]``: where in its
+    box lies the brightest pixel of its peak block, and ``offsets`` ``[n, 2]``
+    where that pixel lies inside the block (fractions of the block);
+    ``hoods`` ``[n, 5, 5]``: the low-resolution blocks around the peak;
+    ``resolution`` and ``downsample``: the representation they were read from
+    (the generator's). See the module doc.
+    """
+
+    pixels: np.ndarray
+    shapes: np.ndarray
+    peaks: np.ndarray
+    offsets: np.ndarray
+    hoods: np.ndarray
+    resolution: int
+    downsample: str
+
+    @classmethod
+    def build(cls, images, resolution: int, downsample: str) -> SourceLibrary:
+        """The sources of uint8 ``images`` (full resolution, e.g. 1000x1000) at each
+        local maximum of their ``resolution`` image made by ``downsample``."""
+        resample.check_downsample(downsample)
+        threshold = THRESHOLDS[downsample]
+        stamps, peaks, offsets, hoods = [], [], [], []
+        eight = np.ones((3, 3), bool)
+        for im in images:
+            im = np.asarray(im)
+            if min(im.shape) < resolution:
+                raise ValueError(
+                    f"SourceLibrary.build: a {im.shape[0]}x{im.shape[1]} image is smaller "
+                    f"than the model's {resolution}x{resolution}"
+                )
+            c = np.maximum(im.astype(np.float32) - np.median(im), 0.0)
+            small = resample.resize(c, resolution, downsample)
+            ey, ex = _block_edges(c.shape[0], resolution), _block_edges(c.shape[1], resolution)
+            ys, xs = np.nonzero(local_maxima(small, threshold))
+            hoods.append(_hoods(small, ys, xs))
+            for y, x in zip(ys, xs, strict=True):
+                y0, x0 = ey[max(y - HOOD, 0)], ex[max(x - HOOD, 0)]
+                y1 = ey[min(y + HOOD + 1, resolution)]
+                x1 = ex[min(x + HOOD + 1, resolution)]
+                patch = c[y0:y1, x0:x1]
+                block = c[ey[y] : ey[y + 1], ex[x] : ex[x + 1]]
+                by, bx = np.unravel_index(np.argmax(block), block.shape)
+                py, px = by + ey[y] - y0, bx + ex[x] - x0
+                labels, _ = ndimage.label(patch > 0, structure=eight)
+                mask = labels == labels[py, px] if labels[py, px] else np.zeros_like(patch, bool)
+                mask[py, px] = True
+                sl = ndimage.find_objects(mask.astype(np.int8))[0]
+                stamps.append(np.rint(np.where(mask, patch, 0.0)[sl]).astype(np.uint8))
+                peaks.append((py - sl[0].start, px - sl[1].start))
+                offsets.append(((by + 0.5) / block.shape[0], (bx + 0.5) / block.shape[1]))
+        if not stamps:
+            raise ValueError("SourceLibrary.build: the images hold no source")
+        return cls(
+            pixels=np.concatenate([s.ravel() for s in stamps]),
+            shapes=np.asarray([s.shape for s in stamps], np.int32),
+            peaks=np.asarray(peaks, np.int32),
+            offsets=np.asarray(offsets, np.float32),
+            hoods=np.concatenate(hoods).astype(np.float32),
+            resolution=int(resolution),
+            downsample=str(downsample),
+        )
+
+    def __len__(self):
+        return len(self.shapes)
+
+    @functools.cached_property
+    def _start(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.shapes.prod(1))])
+
+    @functools.cached_property
+    def _tree(self):
+        """A k-d tree over the keys of every source under each of the eight turns:
+        a generated peak finds a source whose neighbourhood it matches as turned."""
+        threshold = THRESHOLDS[self.downsample]
+        keys = np.concatenate([_keys(turn(self.hoods, t), threshold) for t in range(TURNS)])
+        return spatial.cKDTree(keys)
+
+    def stamp(self, i: int) -> np.ndarray:
+        return self.pixels[self._start[i] : self._start[i + 1]].reshape(self.shapes[i])
+
+    def save(self, path) -> None:
+        """Writes ``path`` (npz) atomically."""
+        path = Path(path)
+        buf = io.BytesIO()
+        np.savez_compressed(
+            buf,
+            version=LIBRARY_VERSION,
+            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+        )
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path) -> SourceLibrary:
+        with np.load(path) as f:
+            if "version" not in f.files or int(f["version"]) != LIBRARY_VERSION:
+                got = int(f["version"]) if "version" in f.files else "none"
+                raise ValueError(
+                    f"{path}: source library version {got}, expected "
+                    f"{LIBRARY_VERSION}; delete it and train again to rebuild it"
+                )
+            values = {fl.name: f[fl.name] for fl in dataclasses.fields(cls)}
+        values["resolution"] = int(values["resolution"])
+        values["downsample"] = str(values["downsample"])
+        return cls(**values)
+
+    def render(self, counts: np.ndarray, size: int, k: int = 8) -> np.ndarray:
+        """Counts above the sky ``[r, r]`` -> float32 ``[size, size]`` (``stamps``):
+        each peak draws one of the ``k`` library sources of the nearest keys
+        (those within ``MATCH_TOLERANCE`` of the nearest)."""
+        if counts.shape != (self.resolution, self.resolution):
+            raise ValueError(
+                f"stamps: the library was built at {self.resolution}x{self.resolution}, "
+                f"the image is {counts.shape[0]}x{counts.shape[1]}"
+            )
+        out = np.zeros((size, size), np.float32)
+        threshold = THRESHOLDS[self.downsample]
+        ys, xs = np.nonzero(local_maxima(counts, threshold))
+        if len(ys) == 0:
+            return out
+        rng = _image_rng(counts)
+        k = min(k, len(self) * TURNS)
+        dist, near = self._tree.query(_keys(_hoods(counts, ys, xs), threshold), k=k)
+        dist, near = dist.reshape(len(ys), k), near.reshape(len(ys), k)
+        edges = _block_edges(size, counts.shape[0])
+        c = HOOD
+        for j, (y, x) in enumerate(zip(ys, xs, strict=True)):
+            close = int(np.sum(dist[j] <= dist[j, 0] + MATCH_TOLERANCE))  # >= 1
+            t, i = divmod(int(near[j, rng.integers(close)]), len(self))
+            s = turn(self.stamp(i), t).astype(np.float32)
+            h, w = self.shapes[i]
+            py, px = _turn_point(*self.peaks[i], h, w, t)
+            fy, fx = _frac_turn(self.offsets[i], t)
+            factor = float(np.clip(counts[y, x] / max(self.hoods[i, c, c], 1e-6), 0.5, 2.0))
+            if s.max() >= 254.5 and factor > 1.0:  # a saturated source stays saturated
+                factor = 1.0
+            cy = int(
+                edges[y] + min(int(fy * (edges[y + 1] - edges[y])), edges[y + 1] - edges[y] - 1)
+            )
+            cx = int(
+                edges[x] + min(int(fx * (edges[x + 1] - edges[x])), edges[x + 1] - edges[x] - 1)
+            )
+            y0, x0 = cy - int(py), cx - int(px)
+            ya, xa = max(y0, 0), max(x0, 0)
+            yb, xb = min(y0 + s.shape[0], size), min(x0 + s.shape[1], size)
+            if ya < yb and xa < xb:
+                piece = s[ya - y0 : yb - y0, xa - x0 : xb - x0] * factor
+                out[ya:yb, xa:xb] = np.maximum(out[ya:yb, xa:xb], piece)
+        return out
+
+
+def _frac_turn(offset, t: int) -> tuple[float, float]:
+    """A position inside a block, as fractions, under :func:`turn`."""
+    fy, fx = float(offset[0]), float(offset[1])
+    if t & 1:
+        fy = 1.0 - fy
+    if t & 2:
+        fx = 1.0 - fx
+    if t & 4:
+        fy, fx = fx, fy
+    return fy, fx
+
+
+def load_library(workdir) -> SourceLibrary | None:
+    """The source library a training run wrote into ``workdir``, or None."""
+    path = Path(workdir) / LIBRARY_FILE
+    return SourceLibrary.load(path) if path.is_file() else None
+
+
 def upscale(
     image,
     size: int = 1000,
@@ -171,12 +451,14 @@ def upscale(
     downsample: str = "area",
     threshold: float | None = None,
     max_area: int = 24,
+    library: SourceLibrary | None = None,
 ) -> np.ndarray:
     """``image``: uint8 or [0, 1] float ``[r, r]`` -> uint8 ``[size, size]``.
 
     ``downsample`` says how the low-resolution image was made (``area`` or
-    ``max``); ``threshold`` (counts above the sky) defaults to 0.05 for area
-    images and 1.5 for block-max ones, whose faintest real pixel is 1.
+    ``max``); ``threshold`` (counts above the sky, ``sources`` only) defaults to
+    0.05 for area images and 1.5 for block-max ones, whose faintest real pixel
+    is 1. ``stamps`` needs the ``library`` of the generator's training images.
     """
     img = np.asarray(image)
     counts = img.astype(np.float32) if img.dtype == np.uint8 else img.astype(np.float32) * 255.0
@@ -186,6 +468,16 @@ def upscale(
         out = _resize(counts, size, Image.BILINEAR)
     elif method == "bicubic":
         out = _resize(counts, size, Image.BICUBIC)
+    elif method == "stamps":
+        if library is None:
+            raise ValueError("method 'stamps' needs a SourceLibrary (a workdir's sources.npz)")
+        if library.downsample != downsample:
+            raise ValueError(
+                f"stamps: the library was built from {library.downsample!r} images, "
+                f"the image was made by {downsample!r}"
+            )
+        sky = float(np.median(counts))
+        out = library.render(np.maximum(counts - sky, 0.0), size) + np.rint(sky)
     elif method == "sources":
         sky = float(np.median(counts))
         if downsample == "max":

@@ -115,12 +115,18 @@ def split_train_val(data: Split, val_fraction: float = 0.1, seed: int = 0) -> tu
     data, and adding images never moves an old id from one side to the other.
     About ``val_fraction * N`` ids land in validation (binomially, not exactly).
     """
-    keys = np.asarray([_hash01(i, seed) for i in data.ids], np.float64)
+    val = validation_mask(data.ids, val_fraction, seed)
+    return data.take(~val), data.take(val)
+
+
+def validation_mask(ids, val_fraction: float = 0.1, seed: int = 0) -> np.ndarray:
+    """Which of ``ids`` :func:`split_train_val` puts in validation (bool array)."""
+    keys = np.asarray([_hash01(i, seed) for i in ids], np.float64)
     val = keys < val_fraction
-    if val_fraction > 0 and len(data) > 1 and not val.any():
+    if val_fraction > 0 and len(keys) > 1 and not val.any():
         # a tiny set can draw no validation id: it gets the one with the smallest hash
         val[np.argmin(keys)] = True
-    return data.take(~val), data.take(val)
+    return val
 
 
 @dataclasses.dataclass(frozen=True)

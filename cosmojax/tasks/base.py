@@ -102,6 +102,10 @@ class Task:
     def describe(self) -> dict:
         return {"task": self.name}
 
+    def prepare_workdir(self, workdir, is_main: bool) -> None:
+        """Reads or writes what the task keeps beside its checkpoints (called once
+        the workdir has its config, before the first step)."""
+
     def after_init(self, state):
         """Adjusts a freshly initialised state (e.g. loads pretrained weights)."""
         return state

@@ -206,9 +206,8 @@ def eval_step(state: TrainState, batch, *, d_apply, data_cfg):
     return parallel.psum({"d_real": jnp.sum(m * jax.nn.sigmoid(logits)), "count": jnp.sum(m)})
 
 
-class GANTask(Task):
+class GANTask(generated.GeneratorTask, Task):
     name = "gan"
-    best_metric = "eval_stats_frechet"  # cosmojax/tasks/generated.py
     finite_metrics = ("d_loss", "g_loss")
 
     def __init__(self, config):
@@ -277,7 +276,7 @@ class GANTask(Task):
 
         return {
             "eval_d_real": s["d_real"] / s["count"],
-            "eval_stats_frechet": generated.stats_frechet(self.config, sample),
+            "eval_stats_frechet": self.stats_frechet(sample),
         }
 
     def describe(self) -> dict:

@@ -10,17 +10,26 @@ their per-image statistics with the same number of real label-1 images of
 ``sampling.load`` (and so ``cosmojax.generate``) restores by default: a loss
 says little about how the images look, and the -ELBO and GAN losses are not
 even comparable across runs.
+
+A generator run also writes the source library of its upscaler into its
+workdir (``sources.npz``, :class:`cosmojax.upscale.SourceLibrary`): the
+full-resolution sources of up to ``data.library_images`` of its training
+images (the training side of the split), read once when training starts and
+kept for resumption and sampling. The fixed sample is upscaled with it, as
+``cosmojax.generate`` upscales.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
+from pathlib import Path
 
 import jax
 import numpy as np
 
 from cosmojax import upscale as upscale_lib
-from cosmojax.data import layout
+from cosmojax.data import layout, pipeline, sources
 from cosmojax.evaluation import metrics
 
 EVAL_KEY = 20181  # the sample's key: the same images' latents at every evaluation
@@ -36,16 +45,75 @@ def real_vectors(data_dir: str, n: int) -> tuple[np.ndarray, int]:
     return metrics.stat_vectors(metrics.image_statistics(real)), int(real.shape[-1])
 
 
-def full_size(small: np.ndarray, downsample: str, size: int = layout.IMAGE_SIZE) -> np.ndarray:
-    """Model-resolution intensities in [0, 1] -> uint8 images as ``generate`` writes them."""
-    return np.stack([upscale_lib.upscale(im, size, downsample=downsample) for im in small])
+def full_size(
+    small: np.ndarray, downsample: str, size: int = layout.IMAGE_SIZE, library=None
+) -> np.ndarray:
+    """Model-resolution intensities in [0, 1] -> uint8 images as ``generate`` writes
+    them: by the ``library``'s sources (``stamps``) if given, else ``sources``."""
+    method = "stamps" if library is not None else "sources"
+    return np.stack(
+        [
+            upscale_lib.upscale(im, size, method, downsample=downsample, library=library)
+            for im in small
+        ]
+    )
 
 
-def stats_frechet(config, sample_fn) -> float:
+def library_paths(config) -> list[Path]:
+    """The full-resolution PNGs the source library is read from: the generator's
+    training images (label-1 ``labeled`` and ``scored`` at or above
+    ``data.score_threshold``, training side of the split), at most
+    ``data.library_images`` of them, chosen by ``seed``."""
+    d = config.data
+    root = sources.resolve_data_dir(d.dir or None)
+    chosen = []
+    for split, keep in (
+        ("labeled", lambda t: t == 1),
+        ("scored", lambda t: t >= d.score_threshold),
+    ):
+        ids, paths, targets = layout.list_split(root, split)
+        val = pipeline.validation_mask(ids, d.val_fraction, d.split_seed)
+        chosen += [p for p, t, v in zip(paths, targets, val, strict=True) if keep(t) and not v]
+    order = np.random.default_rng([int(config.seed), 3]).permutation(len(chosen))
+    return [chosen[i] for i in order[: int(d.get("library_images", 500))]]
+
+
+def workdir_library(config, workdir, write: bool = True):
+    """The run's source library: ``workdir/sources.npz`` if it exists (a resumed
+    run keeps its own), else built from :func:`library_paths` and (``write``)
+    saved there."""
+    path = Path(workdir) / upscale_lib.LIBRARY_FILE
+    if path.is_file():
+        return upscale_lib.SourceLibrary.load(path)
+    paths = library_paths(config)
+    print(f"Reading the sources of {len(paths)} training images", file=sys.stderr, flush=True)
+    library = upscale_lib.SourceLibrary.build(
+        (layout.read_png(p) for p in paths), config.data.resolution, config.data.downsample
+    )
+    if write:
+        library.save(path)
+    return library
+
+
+def stats_frechet(config, sample_fn, library=None) -> float:
     """``sample_fn(key, n) -> [n, r, r]`` intensities; the distance to the real set."""
     n = int(config.eval_generated)
     real, size = real_vectors(config.data.dir, n)
     small = np.asarray(sample_fn(jax.random.PRNGKey(EVAL_KEY), n))
-    big = full_size(small, config.data.downsample, size)
+    big = full_size(small, config.data.downsample, size, library)
     gen = metrics.stat_vectors(metrics.image_statistics(big))
     return float(metrics.frechet(real, gen))
+
+
+class GeneratorTask:
+    """What the generator tasks (VAE, GAN) share: checkpoints chosen by the
+    statistics Fréchet distance, and the workdir's source library."""
+
+    best_metric = "eval_stats_frechet"
+    library = None  # a SourceLibrary once prepare_workdir ran; None: the ``sources`` upscaler
+
+    def prepare_workdir(self, workdir, is_main: bool) -> None:
+        self.library = workdir_library(self.config, workdir, write=is_main)
+
+    def stats_frechet(self, sample_fn) -> float:
+        return stats_frechet(self.config, sample_fn, self.library)

@@ -121,9 +121,8 @@ def training_images(config) -> pipeline.Split:
     )
 
 
-class VAETask(Task):
+class VAETask(generated.GeneratorTask, Task):
     name = "vae"
-    best_metric = "eval_stats_frechet"  # cosmojax/tasks/generated.py
     finite_metrics = ("loss", "grad_norm")
 
     def __init__(self, config):
@@ -176,8 +175,8 @@ class VAETask(Task):
         if self.config.model.latent_prior != "standard":
             prior = self.fit_latent_prior(params)
             self._fitted = (int(parallel.host_local(state.step)), prior)
-        out["eval_stats_frechet"] = generated.stats_frechet(
-            self.config, functools.partial(self._sample, params, prior)
+        out["eval_stats_frechet"] = self.stats_frechet(
+            functools.partial(self._sample, params, prior)
         )
         return out
 

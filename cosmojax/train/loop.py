@@ -128,6 +128,7 @@ def train_and_evaluate(config, workdir: str | Path, *, task) -> TrainResult:
             )
         task.check_data()  # before anything is written to the workdir
         ckpt_lib.check_or_write_config(workdir, config, write=is_main)
+        task.prepare_workdir(workdir, is_main)
         ckpt = ckpt_lib.Checkpoints(
             workdir, keep=config.keep_checkpoints, best_metric=task.best_metric
         )
