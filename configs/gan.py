@@ -26,6 +26,7 @@ def get_config():
     c.data.downsample = "max"
     c.data.intensity_map = "log"
     c.data.intensity_scale = 0.02
+    c.data.library_images = 500  # training images whose sources the upscaler uses (stamps)
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5
     c.model.nz = 100

@@ -35,6 +35,7 @@ def get_config():
     c.data.downsample = "max"
     c.data.intensity_map = "log"
     c.data.intensity_scale = 0.02
+    c.data.library_images = 500  # training images whose sources the upscaler uses (stamps)
     c.optimizer.learning_rate = 3e-4
     c.optimizer.grad_clip_norm = 100.0
     c.model.kind = "mlp"
@@ -43,6 +44,7 @@ def get_config():
     c.model.channels = (32, 64, 128, 256)  # used by kind="conv"
     c.model.likelihood = "categorical"  # or "gaussian", "bernoulli" (the paper's)
     c.model.levels = 16  # categorical: intensity levels besides "empty"
+    c.model.saturated_level = True  # categorical: one more level, exactly 255 (models/vae.py)
     c.model.sigma = 0.03  # gaussian: per-pixel sd of the mapped values
     c.model.beta = 0.3  # KL weight once warmed up (0.3: 21x vs 27x at 1.0, RESULTS.md)
     c.model.kl_warmup_steps = 0  # > 0: linear ramp of the KL weight from 0

@@ -70,6 +70,31 @@ def test_categorical_likelihood_matches_numpy_and_draws_valid_images():
     assert float(jnp.abs(draw).max()) == 0.0
 
 
+def test_saturated_level_is_a_point_mass_at_the_maximum():
+    """With ``saturated``, the last level is exactly 1 (255 counts): its NLL has no
+    bin width, draws in it are exactly 1, and the mean counts it as 1."""
+    rng = np.random.default_rng(4)
+    logits = rng.normal(size=(2, 3, 3, 6)).astype(np.float32)  # empty, 4 levels, saturated
+    x = rng.choice([0.0, 0.3, 0.8, 0.99, 1.0], size=(2, 3, 3, 1)).astype(np.float32)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    level = np.where(x > 0, np.clip(np.ceil(x * 4), 1, 4), 0).astype(int)
+    level = np.where(x >= 1.0, 5, level)
+    width = np.where((level > 0) & (level < 5), np.log(4), 0)
+    ref = -(np.take_along_axis(logp, level, -1) + width).sum((1, 2, 3))
+    got = vae_models.nll(jnp.asarray(logits), jnp.asarray(x), "categorical", saturated=True)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+    probs = np.array([0.5, 0.1, 0.1, 0.1, 0.05, 0.15], np.float32)
+    many = jnp.broadcast_to(jnp.log(probs), (2, 64, 64, 6))
+    draw = np.asarray(
+        vae_models.sample_image(jax.random.PRNGKey(5), many, "categorical", saturated=True)
+    )
+    assert abs((draw == 1.0).mean() - 0.15) < 0.02  # the saturated level, exactly 1
+    assert abs(((draw > 0.75) & (draw < 1.0)).mean() - 0.05) < 0.02  # the top bin, below 1
+    mean = np.asarray(vae_models.mean_image(many[:1, :1, :1], "categorical", saturated=True))
+    centers = np.array([0, 0.125, 0.375, 0.625, 0.875, 1.0])
+    np.testing.assert_allclose(mean.ravel(), [(probs * centers).sum()], rtol=1e-5)
+
+
 @pytest.mark.parametrize("correlation", [0.0, 1.5])
 def test_categorical_draws_keep_each_pixels_marginal(correlation):
     probs = np.array([0.6, 0.1, 0.2, 0.1], np.float32)  # empty, then 3 levels

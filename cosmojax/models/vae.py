@@ -18,8 +18,11 @@ Likelihoods (``model.likelihood``):
 - ``categorical``: each pixel is exactly empty (level 0) or in one of
   ``model.levels`` equal bins of the mapped intensity; the decoder's two
   channels per pixel go through a small head shared by all pixels to give the
-  levels' logits. It models what the data are -- an exactly empty sky, faint
-  wings and saturated cores -- and a draw from it (``sample_image``) is a sky
+  levels' logits. With ``model.saturated_level`` one more level is exactly the
+  maximum (255), as level 0 is exactly empty: 71% of the real block maxima in
+  the top bin are exactly 255, and a draw uniform inside the bin never is.
+  It models what the data are -- an exactly empty sky, faint wings and
+  saturated cores -- and a draw from it (``sample_image``) is a sky
   with sources even where the latent does not say exactly where they are;
   ``model.sample_correlation`` draws neighbouring pixels together, so such a
   source comes out compact instead of scattered.
@@ -124,7 +127,8 @@ class ConvDecoder(nn.Module):
 
 
 class PixelHead(nn.Module):
-    """The categorical likelihood's ``levels + 1`` logits of each pixel, from the
+    """The categorical likelihood's ``levels + 1`` logits of each pixel (one more
+    with ``saturated``), from the
     decoder's two channels at that pixel (weights shared by all pixels). The
     decoder says where and how likely a source is; the head turns that into a
     full distribution over intensity levels -- empty, faint wing or saturated
@@ -132,11 +136,13 @@ class PixelHead(nn.Module):
 
     levels: int = 16
     dtype: Any = jnp.float32
+    saturated: bool = False
 
     @nn.compact
     def __call__(self, logits):
         h = nn.gelu(nn.Dense(32, dtype=self.dtype)(logits.astype(self.dtype)))
-        out = nn.Dense(self.levels + 1, dtype=self.dtype, bias_init=empty_sky_bias)(h)
+        n = self.levels + 1 + int(self.saturated)
+        out = nn.Dense(n, dtype=self.dtype, bias_init=empty_sky_bias)(h)
         return out.astype(jnp.float32)
 
 
@@ -152,6 +158,7 @@ class VAE(nn.Module):
     kind: str = "mlp"  # "mlp" (the paper's) or "conv"
     out_channels: int = 1  # decoder logits per pixel: 1, or 2 for the categorical likelihood
     levels: int = 16  # categorical: intensity levels besides "empty"
+    saturated_level: bool = False  # categorical: one more level, exactly the maximum
     resolution: int = 128
     hidden: int = 1000
     latent_dim: int = 64
@@ -170,7 +177,7 @@ class VAE(nn.Module):
         else:
             raise ConfigError(f"model.kind: expected 'mlp' or 'conv', got {self.kind!r}")
         if self.out_channels == 2:
-            self.level_head = PixelHead(self.levels, self.dtype)
+            self.level_head = PixelHead(self.levels, self.dtype, self.saturated_level)
 
     def encode(self, x):
         return self.encoder(x)
@@ -207,43 +214,59 @@ def gaussian_nll(logits, x, sigma: float):
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
-def categorical_nll(level_logits_, x):
+SATURATED = 1.0 - 1e-5  # mapped intensities at or above this are the maximum (255)
+
+
+def categorical_nll(level_logits_, x, saturated: bool = False):
     """-sum log p(x) over pixels for the categorical likelihood: level 0 is an
     exactly empty pixel (the sky); levels 1..K split (0, 1] into K equal bins of
-    the mapped intensity, with a uniform density inside a bin."""
-    k = level_logits_.shape[-1] - 1
+    the mapped intensity, with a uniform density inside a bin; with
+    ``saturated``, level K+1 is exactly the maximum (a point mass, like level 0)."""
+    k = level_logits_.shape[-1] - 1 - int(saturated)
     level = jnp.where(x > 0, jnp.clip(jnp.ceil(x * k), 1, k), 0).astype(jnp.int32)
+    if saturated:
+        level = jnp.where(x >= SATURATED, k + 1, level)
     logp = jax.nn.log_softmax(level_logits_, axis=-1)
     picked = jnp.take_along_axis(logp, level, axis=-1)
-    per_pixel = -picked - jnp.where(level > 0, math.log(k), 0.0)
+    per_pixel = -picked - jnp.where((level > 0) & (level <= k), math.log(k), 0.0)
     return per_pixel.reshape(per_pixel.shape[0], -1).sum(-1)
 
 
-def nll(logits, x, likelihood: str = "bernoulli", sigma: float = 0.1):
-    """Per-example negative log-likelihood under ``likelihood``."""
+def nll(logits, x, likelihood: str = "bernoulli", sigma: float = 0.1, saturated: bool = False):
+    """Per-example negative log-likelihood under ``likelihood`` (``saturated``:
+    the categorical one's level of exactly the maximum)."""
     if likelihood == "bernoulli":
         return bernoulli_nll(logits, x)
     if likelihood == "gaussian":
         return gaussian_nll(logits, x, sigma)
     if likelihood == "categorical":
-        return categorical_nll(logits, x[..., :1])
+        return categorical_nll(logits, x[..., :1], saturated)
     raise ConfigError(f"model.likelihood: expected one of {LIKELIHOODS}, got {likelihood!r}")
 
 
-def mean_image(logits, likelihood: str = "bernoulli"):
+def mean_image(logits, likelihood: str = "bernoulli", saturated: bool = False):
     """The decoder's mean image in [0, 1] (of the mapped intensities), ``[B, r, r, 1]``;
     for ``categorical``, each pixel's expected level value."""
     if likelihood == "categorical":
-        k = logits.shape[-1] - 1
-        centers = jnp.concatenate([jnp.zeros(1), (jnp.arange(k) + 0.5) / k])
+        k = logits.shape[-1] - 1 - int(saturated)
+        centers = [jnp.zeros(1), (jnp.arange(k) + 0.5) / k] + [jnp.ones(1)] * int(saturated)
+        centers = jnp.concatenate(centers)
         return jnp.sum(jax.nn.softmax(logits, axis=-1) * centers, axis=-1, keepdims=True)
     return nn.sigmoid(logits)
 
 
-def sample_image(key, logits, likelihood: str = "bernoulli", sigma: float = 0.1, correlation=0.0):
+def sample_image(
+    key,
+    logits,
+    likelihood: str = "bernoulli",
+    sigma: float = 0.1,
+    correlation=0.0,
+    saturated: bool = False,
+):
     """A draw from p(x | z) in [0, 1]: for ``categorical`` each pixel draws its
-    level, then a value inside the level's bin; the other likelihoods return
-    their mean (their pixel noise is not part of an image).
+    level, then a value inside the level's bin (exactly 1 for the ``saturated``
+    level); the other likelihoods return their mean (their pixel noise is not
+    part of an image).
 
     Each pixel's draw is the inverse of its own CDF (levels in order of
     intensity) at a uniform ``u``, so every pixel keeps the decoder's marginal.
@@ -258,13 +281,15 @@ def sample_image(key, logits, likelihood: str = "bernoulli", sigma: float = 0.1,
         u = correlated_uniform(key, logits.shape[:-1], correlation)[..., None]
     else:
         u = jax.random.uniform(key, (*logits.shape[:-1], 1))
-    k = logits.shape[-1] - 1
+    top = logits.shape[-1] - 1
+    k = top - int(saturated)
     p = jax.nn.softmax(logits, axis=-1)
     cdf = jnp.cumsum(p, axis=-1)
-    level = jnp.clip(jnp.sum(cdf < u, axis=-1, keepdims=True), 0, k)
+    level = jnp.clip(jnp.sum(cdf < u, axis=-1, keepdims=True), 0, top)
     below = jnp.take_along_axis(cdf - p, level, axis=-1)  # CDF up to the level below
     inside = (u - below) / jnp.maximum(jnp.take_along_axis(p, level, axis=-1), 1e-12)
     value = (level - 1 + jnp.clip(inside, 0.0, 1.0)) / k  # uniform inside the level's bin
+    value = jnp.where(level > k, 1.0, value)  # the saturated level, if any
     return jnp.where(level > 0, value, 0.0)
 
 
@@ -293,9 +318,11 @@ def kl_to_standard_normal(mean, logvar):
     return jnp.sum(kl_per_dim(mean, logvar), axis=-1)
 
 
-def negative_elbo(logits, x, mean, logvar, likelihood: str = "bernoulli", sigma: float = 0.1):
+def negative_elbo(
+    logits, x, mean, logvar, likelihood: str = "bernoulli", sigma: float = 0.1, saturated=False
+):
     """Per-example ``(loss, nll, kl)`` with loss = nll + kl (the true -ELBO)."""
-    rec = nll(logits, x, likelihood, sigma)
+    rec = nll(logits, x, likelihood, sigma, saturated)
     kl = kl_to_standard_normal(mean, logvar)
     return rec + kl, rec, kl
 
@@ -336,5 +363,6 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> VAE:
         channels=tuple(cfg.channels),
         out_channels=OUT_CHANNELS[cfg.get("likelihood", "bernoulli")],
         levels=int(cfg.get("levels", 16)),
+        saturated_level=bool(cfg.get("saturated_level", False)),
         dtype=dtype,
     )

@@ -41,6 +41,7 @@ def loss_settings(config) -> dict:
         "warmup_steps": int(m.kl_warmup_steps),
         "cycles": int(m.kl_cycles),
         "free_bits": float(m.free_bits),
+        "saturated": bool(m.get("saturated_level", False)),
         "num_steps": int(config.num_steps),
     }
 
@@ -71,7 +72,7 @@ def train_step(
     def loss_fn(params):
         logits, mean, logvar = apply_fn({"params": params}, x, eps)
         elbo, nll, kl = vae_models.negative_elbo(
-            logits, x, mean, logvar, loss["likelihood"], loss["sigma"]
+            logits, x, mean, logvar, loss["likelihood"], loss["sigma"], loss["saturated"]
         )
         kl_seen = vae_models.free_bits_kl(mean, logvar, loss["free_bits"])
         objective = (nll + beta * kl_seen).mean()
@@ -98,7 +99,7 @@ def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int, data_cfg, 
     eps = parallel.example_normals(jax.random.PRNGKey(EVAL_SEED), x.shape[0], latent_dim)
     logits, mean, logvar = apply_fn({"params": state.params}, x, eps)
     elbo, nll, kl = vae_models.negative_elbo(
-        logits, x, mean, logvar, loss["likelihood"], loss["sigma"]
+        logits, x, mean, logvar, loss["likelihood"], loss["sigma"], loss["saturated"]
     )
     return parallel.psum(
         {
@@ -200,7 +201,7 @@ class VAETask(generated.GeneratorTask, Task):
 
         def decode_fn(params, model_state, z):
             logits = model.apply({"params": params}, z, method=vae_models.VAE.decode)
-            mean = vae_models.mean_image(logits, m.likelihood)
+            mean = vae_models.mean_image(logits, m.likelihood, m.get("saturated_level", False))
             return intensity.inverse(mean, d.intensity_map, d.intensity_scale)
 
         def encode_fn(params, x):
@@ -216,7 +217,12 @@ class VAETask(generated.GeneratorTask, Task):
         def draw(params, model_state, z, key):
             logits = model.apply({"params": params}, z, method=vae_models.VAE.decode)
             x = vae_models.sample_image(
-                key, logits, m.likelihood, m.sigma, m.get("sample_correlation", 0.0)
+                key,
+                logits,
+                m.likelihood,
+                m.sigma,
+                m.get("sample_correlation", 0.0),
+                m.get("saturated_level", False),
             )
             return intensity.inverse(x, d.intensity_map, d.intensity_scale)
 
