@@ -1,4 +1,4 @@
-"""A Wasserstein GAN with gradient penalty (WGAN-GP) at 64x64.
+"""A Wasserstein GAN with gradient penalty (WGAN-GP) at 32x32 (as configs/gan.py).
 
     python train_gan.py --config=configs/wgan.py --workdir=runs/wgan
 

@@ -16,7 +16,8 @@ from tests.helpers import flat_params, tiny_config
 
 
 def critic_config(data_dir, **kw):
-    return tiny_config("gan_scorer", data_dir, **{"model.size": 16, "model.ndf": 4, **kw})
+    overrides = {"model.size": 16, "model.ndf": 4, "model.d_norm": "batch", **kw}
+    return tiny_config("gan_scorer", data_dir, **overrides)
 
 
 def test_frozen_backbone_is_bit_identical_under_weight_decay(tiny_data):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cosmojax import cli, sampling, scoring
+from cosmojax.configlib import ConfigError
 from cosmojax.models import gan as gan_models
 from cosmojax.tasks import gan as gan_task
 from cosmojax.train import metrics as metrics_lib
@@ -149,10 +150,15 @@ def test_training_resumes_exactly_and_samples(tiny_data, tmp_path):
         g.encode(imgs)
 
 
-def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path):
-    cli.train(tiny_gan_config(tiny_data, num_steps=3), tmp_path / "gan")
+@pytest.mark.parametrize("d_norm", ["batch", "layer"])
+def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path, d_norm):
+    cli.train(tiny_gan_config(tiny_data, num_steps=3, **{"model.d_norm": d_norm}), tmp_path / "gan")
     config = tiny_config("gan_scorer", tiny_data, num_steps=4, **{"model.size": 16, "model.ndf": 4})
     config.model.gan_workdir = str(tmp_path / "gan")
+    config.model.d_norm = "layer" if d_norm == "batch" else "batch"
+    with pytest.raises(ConfigError, match=f"discriminator uses '{d_norm}'"):
+        cli.train(config, tmp_path / "wrong")
+    config.model.d_norm = d_norm
     result = cli.train(config, tmp_path / "critic")
     d = sampling.load(tmp_path / "gan").params["d"]
     backbone = flat_params(result.state.params["backbone"])
@@ -270,7 +276,7 @@ def test_wgan_gp_trains_and_penalises_the_critic_gradient(tiny_data, tmp_path):
     assert float(pen) > 0 and np.isfinite(float(pen)) and norms.mean() != 1.0
     with pytest.raises(ValueError, match="d_norm"):
         bad = tiny_gan_config(tiny_data)
-        bad.model.loss = "wgan_gp"
+        bad.model.loss, bad.model.d_norm = "wgan_gp", "batch"
         gan_task.GANTask(bad)
 
 

@@ -207,7 +207,12 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
         if cfg.size != 0 and cfg.size != resolution:
             raise ConfigError(f"model.size {cfg.size} must equal data.resolution {resolution}")
         return gan.CriticScorer(
-            size=cfg.size, ndf=cfg.ndf, head_width=cfg.head_width, frozen=cfg.frozen, dtype=dtype
+            size=cfg.size,
+            ndf=cfg.ndf,
+            head_width=cfg.head_width,
+            frozen=cfg.frozen,
+            dtype=dtype,
+            norm=cfg.get("d_norm", "batch"),
         )
     if cfg.name == "stats":
         if cfg.get("encoding", "quantile") not in ENCODINGS:

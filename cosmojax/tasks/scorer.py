@@ -237,23 +237,31 @@ class ScorerTask(Task):
         if not gan_dir:
             raise ConfigError("model.gan_workdir: give the workdir of a trained GAN")
         try:
-            gan_task = ckpt_lib.load_config(gan_dir).get("task")
+            gan_config = ckpt_lib.load_config(gan_dir)
+            gan_task = gan_config.get("task")
             if gan_task != "gan":
                 raise ConfigError(f"model.gan_workdir: {gan_dir} holds a {gan_task!r} run")
+            gan_norm = gan_config.model.get("d_norm", "batch")
+            if gan_norm != self.config.model.get("d_norm", "batch"):
+                raise ConfigError(
+                    f"model.d_norm: {gan_dir}'s discriminator uses {gan_norm!r}; set "
+                    f"--config.model.d_norm={gan_norm}"
+                )
             gan, gan_step = ckpt_lib.restore_params(gan_dir)
         except FileNotFoundError as e:
             raise ConfigError(f"model.gan_workdir: {e}") from None
         params = dict(state.params)
         stats = {k: dict(v) for k, v in state.model_state.items()}
         params["backbone"] = {k: gan.params["d"][k] for k in params["backbone"]}
-        stats["batch_stats"]["backbone"] = self._real_batch_stats(
-            params["backbone"],
-            {k: gan.model_state["d"][k] for k in stats["batch_stats"]["backbone"]},
-        )
+        if "batch_stats" in stats:  # a BatchNorm discriminator
+            stats["batch_stats"]["backbone"] = self._real_batch_stats(
+                params["backbone"],
+                {k: gan.model_state["d"][k] for k in stats["batch_stats"]["backbone"]},
+            )
         print(
             f"Critic scorer: discriminator of {gan_dir} (step {gan_step}), "
-            f"{'frozen' if self.config.model.frozen else 'fine-tuned'}, "
-            "BatchNorm statistics of real images",
+            f"{'frozen' if self.config.model.frozen else 'fine-tuned'}"
+            + (", BatchNorm statistics of real images" if "batch_stats" in stats else ""),
             flush=True,
         )
         new = state.replace(params=params, opt_state=self.tx.init(params), model_state=stats)
