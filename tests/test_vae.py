@@ -36,7 +36,8 @@ def test_paper_vae_shapes_and_parameter_count():
 
 def test_default_vae_keeps_the_papers_architecture():
     """configs/vae.py: the paper's MLP (1000 hidden, latent 64); only the output
-    layer is twice as wide (two channels per pixel) plus a 657-weight level head."""
+    layer is twice as wide (two channels per pixel) plus a 690-weight level head
+    (empty, 16 levels, saturated)."""
     from configs import vae as vae_config
 
     c = vae_config.get_config()
@@ -45,10 +46,10 @@ def test_default_vae_keeps_the_papers_architecture():
     x, eps = jnp.zeros((2, 128, 128, 1)), jnp.zeros((2, 64))
     variables = jax.eval_shape(model.init, jax.random.PRNGKey(0), x, eps)
     n = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(variables))
-    head = (2 * 32 + 32) + (32 * 17 + 17)
+    head = (2 * 32 + 32) + (32 * 18 + 18)
     assert n == 34_980_512 + 1000 * 128 * 128 + 128 * 128 + head
     logits, _, _ = jax.eval_shape(model.apply, variables, x, eps)
-    assert logits.shape == (2, 128, 128, 17)
+    assert logits.shape == (2, 128, 128, 18)
 
 
 def test_categorical_likelihood_matches_numpy_and_draws_valid_images():
@@ -242,7 +243,8 @@ def test_sampling_api_returns_intensities_on_the_original_scale(vae_run):
     task = vae_task.VAETask(g.config)
     z = np.asarray(g.latents(jax.random.PRNGKey(0), 4))
     logits = task.model.apply({"params": g.params}, z, method=vae_models.VAE.decode)
-    model_space = np.asarray(vae_models.mean_image(logits, g.config.model.likelihood))[..., 0]
+    m = g.config.model
+    model_space = np.asarray(vae_models.mean_image(logits, m.likelihood, m.saturated_level))[..., 0]
     expected = np.asarray(intensity.inverse(model_space, d.intensity_map, d.intensity_scale))
     np.testing.assert_allclose(g.decode_float(z), expected, rtol=1e-5, atol=1e-7)
     assert np.abs(expected - model_space).max() > 1e-3  # the map is not the identity here
