@@ -30,18 +30,20 @@ image, so upscaling is a pure function).
 ``stamps`` (the default for a generator trained by this project) renders
 each local maximum of the low-resolution image as a *real* source: a
 :class:`SourceLibrary` holds the sources of the generator's training images
-at full resolution (each local maximum of their low-resolution image, with
-the full-resolution pixels of the connected source at it), keyed by what the
-low-resolution image shows of them (the peak, how many neighbouring blocks
-are at half the peak or more, the flux of the neighbours, the blocks above
-the threshold around it). A generated peak takes one of the ``k`` sources of
-the nearest keys, turned by a random one of the eight flips and rotations,
-scaled to the generated peak (a factor between 0.5 and 2), and placed at a
-random position inside its block. Galaxy shapes, the PSF, saturated cores and
-their spikes and faint wings come from the data the generator learned from
-(on the CIL data: the real images); the model decides where the sources are
-and how bright. Training writes the library into the workdir
-(``sources.npz``); :func:`cosmojax.sampling.load` reads it.
+at full resolution (at each local maximum of their low-resolution image, the
+connected source there, cut to the 5x5 blocks around the peak), keyed by
+what the low-resolution image shows of them (:func:`_keys`: the peak, its
+eight neighbours relative to it, the outer ring's flux, the blocks above the
+threshold), under each of the eight flips and quarter turns. A generated
+peak takes one of the ``k`` nearest sources within a tolerance of the
+nearest, turned as its key matched, scaled to the generated peak (a factor
+between 0.5 and 2; a saturated source is not brightened), and placed where
+its brightest pixel lay inside its own block. Galaxy shapes, the PSF,
+saturated cores with their spikes and faint wings come from the data the
+generator learned from (on the CIL data: the real images); the model decides
+where the sources are, how bright, and how they spread over the blocks.
+Training writes the library into the workdir (``sources.npz``);
+:func:`cosmojax.sampling.load` reads it.
 
 ``benchmarks/upscale.py`` compares the methods by a round trip on real and
 synthetic images (1000 -> 128 by area, back to 1000): zero fraction, source
@@ -244,8 +246,9 @@ def _hoods(counts: np.ndarray, ys, xs) -> np.ndarray:
 
 def _keys(hoods: np.ndarray, threshold: float) -> np.ndarray:
     """What the low-resolution image shows of a source: log(1 + peak) (weight 3),
-    its eight neighbours over the peak, log(1 + the outer ring's sum) and the
-    5x5 blocks above ``threshold`` (weights 0.5)."""
+    its eight neighbours over the peak (weight 1), log(1 + the outer ring's
+    sum) (weight 0.5) and how many of the 5x5 blocks are above ``threshold``
+    (weight 0.05)."""
     c = HOOD
     peak = hoods[:, c, c]
     inner = hoods[:, c - 1 : c + 2, c - 1 : c + 2].reshape(len(hoods), 9)
