@@ -57,6 +57,7 @@ import functools
 import hashlib
 import io
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -290,6 +291,11 @@ class SourceLibrary:
     hoods: np.ndarray
     resolution: int
     downsample: str
+    image_size: int | None = None  # of the images the sources come from (None: not recorded)
+
+    def fits(self, size: int) -> bool:
+        """Whether its sources are at the scale of ``size`` x ``size`` images."""
+        return self.image_size is None or int(self.image_size) == int(size)
 
     @classmethod
     def build(cls, images, resolution: int, downsample: str) -> SourceLibrary:
@@ -297,10 +303,11 @@ class SourceLibrary:
         local maximum of their ``resolution`` image made by ``downsample``."""
         resample.check_downsample(downsample)
         threshold = THRESHOLDS[downsample]
-        stamps, peaks, offsets, hoods = [], [], [], []
+        stamps, peaks, offsets, hoods, sizes = [], [], [], [], set()
         eight = np.ones((3, 3), bool)
         for im in images:
             im = np.asarray(im)
+            sizes.add(im.shape)
             if min(im.shape) < resolution:
                 raise ValueError(
                     f"SourceLibrary.build: a {im.shape[0]}x{im.shape[1]} image is smaller "
@@ -328,6 +335,10 @@ class SourceLibrary:
                 offsets.append(((by + 0.5) / block.shape[0], (bx + 0.5) / block.shape[1]))
         if not stamps:
             raise ValueError("SourceLibrary.build: the images hold no source")
+        if len(sizes) != 1 or len(set(next(iter(sizes)))) != 1:
+            raise ValueError(
+                f"SourceLibrary.build: images of one square size expected, got {sizes}"
+            )
         return cls(
             pixels=np.concatenate([s.ravel() for s in stamps]),
             shapes=np.asarray([s.shape for s in stamps], np.int32),
@@ -336,6 +347,7 @@ class SourceLibrary:
             hoods=np.concatenate(hoods).astype(np.float32),
             resolution=int(resolution),
             downsample=str(downsample),
+            image_size=int(next(iter(sizes))[0]),
         )
 
     def __len__(self):
@@ -360,27 +372,35 @@ class SourceLibrary:
         """Writes ``path`` (npz) atomically."""
         path = Path(path)
         buf = io.BytesIO()
-        np.savez_compressed(
-            buf,
-            version=LIBRARY_VERSION,
-            **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
-        )
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields["image_size"] = -1 if self.image_size is None else self.image_size
+        np.savez_compressed(buf, version=LIBRARY_VERSION, **fields)
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(buf.getvalue())
         os.replace(tmp, path)
 
     @classmethod
     def load(cls, path) -> SourceLibrary:
-        with np.load(path) as f:
+        try:
+            f = np.load(path, allow_pickle=False)
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise ValueError("not an npz archive")
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: not a readable source library ({e})") from None
+        with f:
             if "version" not in f.files or int(f["version"]) != LIBRARY_VERSION:
                 got = int(f["version"]) if "version" in f.files else "none"
                 raise ValueError(
-                    f"{path}: source library version {got}, expected "
-                    f"{LIBRARY_VERSION}; delete it and train again to rebuild it"
+                    f"{path}: source library version {got}, expected {LIBRARY_VERSION}"
                 )
-            values = {fl.name: f[fl.name] for fl in dataclasses.fields(cls)}
+            values = {fl.name: f[fl.name] for fl in dataclasses.fields(cls) if fl.name in f.files}
+        missing = {fl.name for fl in dataclasses.fields(cls)} - set(values) - {"image_size"}
+        if missing:
+            raise ValueError(f"{path}: source library without {sorted(missing)}")
         values["resolution"] = int(values["resolution"])
         values["downsample"] = str(values["downsample"])
+        size = int(values.get("image_size", -1))
+        values["image_size"] = None if size < 0 else size
         return cls(**values)
 
     def render(self, counts: np.ndarray, size: int, k: int = 8) -> np.ndarray:
@@ -391,6 +411,11 @@ class SourceLibrary:
             raise ValueError(
                 f"stamps: the library was built at {self.resolution}x{self.resolution}, "
                 f"the image is {counts.shape[0]}x{counts.shape[1]}"
+            )
+        if not self.fits(size):
+            raise ValueError(
+                f"stamps: the library's sources come from {self.image_size}x{self.image_size} "
+                f"images, not {size}x{size}; use that size or method 'sources'"
             )
         out = np.zeros((size, size), np.float32)
         threshold = THRESHOLDS[self.downsample]

@@ -164,3 +164,37 @@ def test_stamps_refuse_a_missing_or_mismatched_library(tmp_path):
     np.savez(tmp_path / "old.npz", **{**fields, "version": upscale.LIBRARY_VERSION + 1})
     with pytest.raises(ValueError, match="old.npz: source library version"):
         upscale.SourceLibrary.load(tmp_path / "old.npz")
+
+
+def test_turns_move_points_and_in_block_offsets_with_the_pixels():
+    a = np.arange(5 * 7).reshape(5, 7)
+    block = np.arange(8 * 8).reshape(8, 8)
+    for t in range(upscale.TURNS):
+        y, x = upscale._turn_point(1, 5, 5, 7, t)
+        assert upscale.turn(a, t)[int(y), int(x)] == a[1, 5], t
+        fy, fx = upscale._frac_turn(((2 + 0.5) / 8, (6 + 0.5) / 8), t)
+        assert upscale.turn(block, t)[int(fy * 8), int(fx * 8)] == block[2, 6], t
+
+
+def test_a_library_renders_only_at_its_images_scale_and_names_a_bad_file(tmp_path):
+    from configs import vae
+    from cosmojax.tasks import generated
+
+    lib = upscale.SourceLibrary.build([_sky_with_sources(s) for s in range(3)], 25, "max")
+    assert lib.image_size == 200 and lib.fits(200) and not lib.fits(1000)
+    small = resample.prepare_image(_sky_with_sources(5), 25, "max")
+    with pytest.raises(ValueError, match="from 200x200 images, not 1000x1000"):
+        upscale.upscale(small, 1000, "stamps", downsample="max", library=lib)
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz: not a readable source library"):
+        upscale.SourceLibrary.load(tmp_path / "bad.npz")
+    config = vae.get_config()
+    config.data.resolution, config.data.downsample = 32, "max"
+    lib.save(tmp_path / upscale.LIBRARY_FILE)
+    with pytest.raises(ValueError, match="sources.npz: a library of 'max' images at 25"):
+        generated.workdir_library(config, tmp_path)
+    # a run resumed from checkpoints made before it had a library keeps 'sources'
+    old = tmp_path / "old"
+    (old / "checkpoints" / "300").mkdir(parents=True)
+    assert generated.workdir_library(config, old) is None
+    assert not (old / upscale.LIBRARY_FILE).exists()

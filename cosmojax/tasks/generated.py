@@ -81,10 +81,24 @@ def library_paths(config) -> list[Path]:
 def workdir_library(config, workdir, write: bool = True):
     """The run's source library: ``workdir/sources.npz`` if it exists (a resumed
     run keeps its own), else built from :func:`library_paths` and (``write``)
-    saved there."""
+    saved there. A run resumed from checkpoints made without a library keeps the
+    ``sources`` upscaler (None), so that its checkpoints stay comparable."""
     path = Path(workdir) / upscale_lib.LIBRARY_FILE
+    d = config.data
     if path.is_file():
-        return upscale_lib.SourceLibrary.load(path)
+        library = upscale_lib.SourceLibrary.load(path)
+        if (library.resolution, library.downsample) != (int(d.resolution), str(d.downsample)):
+            raise ValueError(
+                f"{path}: a library of {library.downsample!r} images at {library.resolution}, "
+                f"but data.downsample={d.downsample!r} and data.resolution={d.resolution}"
+            )
+        return library
+    ckpts = Path(workdir) / "checkpoints"
+    if ckpts.is_dir() and any(p.name.isdigit() for p in ckpts.iterdir()):
+        print(
+            f"{workdir}: checkpoints without {path.name}; upscaling by 'sources'", file=sys.stderr
+        )
+        return None
     paths = library_paths(config)
     print(f"Reading the sources of {len(paths)} training images", file=sys.stderr, flush=True)
     library = upscale_lib.SourceLibrary.build(
