@@ -31,13 +31,6 @@ def image_ids(n: int, seed: int) -> list[str]:
     return [str(1_000_000 + int(v)) for v in rng.choice(9_000_000, size=n, replace=False)]
 
 
-def default_method(generator, size: int) -> str:
-    """``stamps`` when the run has a source library at the scale of ``size``, else
-    ``sources``."""
-    library = getattr(generator, "library", None)
-    return "stamps" if library is not None and library.fits(size) else "sources"
-
-
 def generate(
     generator,
     num: int,
@@ -58,7 +51,7 @@ def generate(
 
     max_candidates = max_candidates or (num if min_score is None else 50 * num)
     library = getattr(generator, "library", None)  # sampling.Generator: the run's sources
-    method = method or default_method(generator, size)
+    method = method or upscale_lib.default_method(library, size)
     key = jax.random.PRNGKey(seed)
     kept, scores, drawn, passed = [], [], 0, 0
     bar = tqdm(total=num, desc="generating", unit="img", disable=not progress, file=sys.stderr)
@@ -134,9 +127,10 @@ def main(argv=None):
     for f in tmp.iterdir():
         f.replace(out / f.name)
     tmp.rmdir()
+    how = args.method or upscale_lib.default_method(gen.library, args.size)
     print(
         f"Wrote {len(imgs)} images of {args.size}x{args.size} to {out} "
-        f"({gen.kind} step {gen.step}, upscaler {args.method or default_method(gen, args.size)})"
+        f"({gen.kind} step {gen.step}, upscaler {how})"
     )
     if scores is not None:
         rate = passed / max(drawn, 1)

@@ -45,12 +45,6 @@ class Generator:
     library: object | None = None  # the run's upscale.SourceLibrary (sources.npz), if any
 
     @property
-    def upscaler(self) -> str:
-        """How ``cosmojax.generate`` brings samples to 1000x1000 by default:
-        ``stamps`` (the run's own source library) when the run wrote one."""
-        return "stamps" if self.library is not None else "sources"
-
-    @property
     def resolution(self) -> int:
         return int(self.config.data.resolution)
 

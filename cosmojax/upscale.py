@@ -221,12 +221,14 @@ def turn(a: np.ndarray, t: int) -> np.ndarray:
     return a
 
 
-def _turn_point(y: float, x: float, h: float, w: float, t: int) -> tuple[float, float]:
-    """Where ``(y, x)`` of an ``h x w`` array lands under :func:`turn`."""
+def _turn_point(y: float, x: float, y_max: float, x_max: float, t: int) -> tuple[float, float]:
+    """Where ``(y, x)`` lands under :func:`turn`, for coordinates from 0 to
+    ``y_max`` / ``x_max`` (pixel indices of an ``h x w`` array: ``h - 1``,
+    ``w - 1``; fractions of a block: 1)."""
     if t & 1:
-        y = h - 1 - y
+        y = y_max - y
     if t & 2:
-        x = w - 1 - x
+        x = x_max - x
     if t & 4:
         y, x = x, y
     return y, x
@@ -433,8 +435,8 @@ class SourceLibrary:
             t, i = divmod(int(near[j, rng.integers(close)]), len(self))
             s = turn(self.stamp(i), t).astype(np.float32)
             h, w = self.shapes[i]
-            py, px = _turn_point(*self.peaks[i], h, w, t)
-            fy, fx = _frac_turn(self.offsets[i], t)
+            py, px = _turn_point(*self.peaks[i], h - 1, w - 1, t)
+            fy, fx = _turn_point(*(float(v) for v in self.offsets[i]), 1.0, 1.0, t)
             factor = float(np.clip(counts[y, x] / max(self.hoods[i, c, c], 1e-6), 0.5, 2.0))
             if s.max() >= 254.5 and factor > 1.0:  # a saturated source stays saturated
                 factor = 1.0
@@ -453,16 +455,10 @@ class SourceLibrary:
         return out
 
 
-def _frac_turn(offset, t: int) -> tuple[float, float]:
-    """A position inside a block, as fractions, under :func:`turn`."""
-    fy, fx = float(offset[0]), float(offset[1])
-    if t & 1:
-        fy = 1.0 - fy
-    if t & 2:
-        fx = 1.0 - fx
-    if t & 4:
-        fy, fx = fx, fy
-    return fy, fx
+def default_method(library: SourceLibrary | None, size: int) -> str:
+    """The upscaler of a generator run: ``stamps`` when it has a source library at
+    the scale of ``size``, else ``sources``."""
+    return "stamps" if library is not None and library.fits(size) else "sources"
 
 
 def load_library(workdir) -> SourceLibrary | None:

@@ -170,9 +170,9 @@ def test_turns_move_points_and_in_block_offsets_with_the_pixels():
     a = np.arange(5 * 7).reshape(5, 7)
     block = np.arange(8 * 8).reshape(8, 8)
     for t in range(upscale.TURNS):
-        y, x = upscale._turn_point(1, 5, 5, 7, t)
+        y, x = upscale._turn_point(1, 5, 4, 6, t)
         assert upscale.turn(a, t)[int(y), int(x)] == a[1, 5], t
-        fy, fx = upscale._frac_turn(((2 + 0.5) / 8, (6 + 0.5) / 8), t)
+        fy, fx = upscale._turn_point((2 + 0.5) / 8, (6 + 0.5) / 8, 1.0, 1.0, t)
         assert upscale.turn(block, t)[int(fy * 8), int(fx * 8)] == block[2, 6], t
 
 

@@ -300,7 +300,9 @@ def test_full_size_generation(vae_run, tmp_path):
         zero.append(catalog.zero_fraction(layout.read_png(p)))
     assert min(zero) > 0.9, zero  # sparse skies, no grey floor
     # training wrote the source library of its training images; generate uses it
-    assert sampling.load(workdir).upscaler == "stamps"
+    g = sampling.load(workdir)
+    assert upscale.default_method(g.library, 100) == "stamps"  # at its images' scale
+    assert upscale.default_method(g.library, 1000) == "sources"
     assert len(upscale.SourceLibrary.load(workdir / "sources.npz")) > 0
     # what generate makes of a draw: one bright compact 16x16 source -> one 1000x1000 star
     import dataclasses

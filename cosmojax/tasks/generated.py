@@ -49,8 +49,8 @@ def full_size(
     small: np.ndarray, downsample: str, size: int = layout.IMAGE_SIZE, library=None
 ) -> np.ndarray:
     """Model-resolution intensities in [0, 1] -> uint8 images as ``generate`` writes
-    them: by the ``library``'s sources (``stamps``) if given, else ``sources``."""
-    method = "stamps" if library is not None else "sources"
+    them (:func:`cosmojax.upscale.default_method`)."""
+    method = upscale_lib.default_method(library, size)
     return np.stack(
         [
             upscale_lib.upscale(im, size, method, downsample=downsample, library=library)
