@@ -31,12 +31,14 @@ image, so upscaling is a pure function).
 each local maximum of the low-resolution image as a *real* source: a
 :class:`SourceLibrary` holds the sources of the generator's training images
 at full resolution (at each local maximum of their low-resolution image, the
-connected source there, cut to the 5x5 blocks around the peak), keyed by
+connected source there, cut to the 5x5 blocks around the peak; a source the
+image's border cuts is left out), keyed by
 what the low-resolution image shows of them (:func:`_keys`: the peak, its
 eight neighbours relative to it, the outer ring's flux, the blocks above the
 threshold), under each of the eight flips and quarter turns. A generated
-peak takes one of the ``k`` nearest sources within a tolerance of the
-nearest, turned as its key matched, scaled to the generated peak (a factor
+peak takes one of the ``k`` nearest sources (different sources: a symmetric
+one matches under several turns) within a tolerance of the nearest, turned
+as its key matched, scaled to the generated peak (a factor
 between 0.5 and 2; a saturated source is not brightened), and placed where
 its brightest pixel lay inside its own block. Galaxy shapes, the PSF,
 saturated cores with their spikes and faint wings come from the data the
@@ -69,7 +71,8 @@ from cosmojax.data.synthetic import KNEE, soft_saturate  # the sensor's, as the 
 
 METHODS = ("stamps", "sources", "bicubic", "bilinear", "nearest")
 LIBRARY_FILE = "sources.npz"
-LIBRARY_VERSION = 1
+LIBRARY_VERSION = 2  # 2: per-source saturated flags; sources cut by the image border left out
+READABLE_VERSIONS = (1, 2)
 BETA = 2.5
 MIN_ALPHA = 2.0  # px: no source is narrower than the instrument's PSF (alpha ~ 1.6-2.4)
 
@@ -282,6 +285,7 @@ class SourceLibrary:
     box lies the brightest pixel of its peak block, and ``offsets`` ``[n, 2]``
     where that pixel lies inside the block (fractions of the block);
     ``hoods`` ``[n, 5, 5]``: the low-resolution blocks around the peak;
+    ``saturated`` ``[n]``: whether the source reached 255 in its image;
     ``resolution`` and ``downsample``: the representation they were read from
     (the generator's). See the module doc.
     """
@@ -291,6 +295,7 @@ class SourceLibrary:
     peaks: np.ndarray
     offsets: np.ndarray
     hoods: np.ndarray
+    saturated: np.ndarray
     resolution: int
     downsample: str
     image_size: int | None = None  # of the images the sources come from (None: not recorded)
@@ -305,7 +310,7 @@ class SourceLibrary:
         local maximum of their ``resolution`` image made by ``downsample``."""
         resample.check_downsample(downsample)
         threshold = THRESHOLDS[downsample]
-        stamps, peaks, offsets, hoods, sizes = [], [], [], [], set()
+        stamps, peaks, offsets, hoods, saturated, sizes = [], [], [], [], [], set()
         eight = np.ones((3, 3), bool)
         for im in images:
             im = np.asarray(im)
@@ -319,7 +324,7 @@ class SourceLibrary:
             small = resample.resize(c, resolution, downsample)
             ey, ex = _block_edges(c.shape[0], resolution), _block_edges(c.shape[1], resolution)
             ys, xs = np.nonzero(local_maxima(small, threshold))
-            hoods.append(_hoods(small, ys, xs))
+            h, w = c.shape
             for y, x in zip(ys, xs, strict=True):
                 y0, x0 = ey[max(y - HOOD, 0)], ex[max(x - HOOD, 0)]
                 y1 = ey[min(y + HOOD + 1, resolution)]
@@ -331,10 +336,20 @@ class SourceLibrary:
                 labels, _ = ndimage.label(patch > 0, structure=eight)
                 mask = labels == labels[py, px] if labels[py, px] else np.zeros_like(patch, bool)
                 mask[py, px] = True
+                cut = (
+                    (y0 == 0 and mask[0].any())
+                    or (x0 == 0 and mask[:, 0].any())
+                    or (y1 == h and mask[-1].any())
+                    or (x1 == w and mask[:, -1].any())
+                )
+                if cut:  # part of it lies outside the image: pasted elsewhere it shows the cut
+                    continue
                 sl = ndimage.find_objects(mask.astype(np.int8))[0]
                 stamps.append(np.rint(np.where(mask, patch, 0.0)[sl]).astype(np.uint8))
                 peaks.append((py - sl[0].start, px - sl[1].start))
                 offsets.append(((by + 0.5) / block.shape[0], (bx + 0.5) / block.shape[1]))
+                hoods.append(_hoods(small, [y], [x])[0])
+                saturated.append(bool(im[y0:y1, x0:x1][mask].max() >= 255))
         if not stamps:
             raise ValueError("SourceLibrary.build: the images hold no source")
         if len(sizes) != 1 or len(set(next(iter(sizes)))) != 1:
@@ -346,7 +361,8 @@ class SourceLibrary:
             shapes=np.asarray([s.shape for s in stamps], np.int32),
             peaks=np.asarray(peaks, np.int32),
             offsets=np.asarray(offsets, np.float32),
-            hoods=np.concatenate(hoods).astype(np.float32),
+            hoods=np.stack(hoods).astype(np.float32),
+            saturated=np.asarray(saturated, bool),
             resolution=int(resolution),
             downsample=str(downsample),
             image_size=int(next(iter(sizes))[0]),
@@ -390,15 +406,26 @@ class SourceLibrary:
         except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
             raise ValueError(f"{path}: not a readable source library ({e})") from None
         with f:
-            if "version" not in f.files or int(f["version"]) != LIBRARY_VERSION:
-                got = int(f["version"]) if "version" in f.files else "none"
+            version = int(f["version"]) if "version" in f.files else None
+            if version not in READABLE_VERSIONS:
                 raise ValueError(
-                    f"{path}: source library version {got}, expected {LIBRARY_VERSION}"
+                    f"{path}: source library version {version or 'none'}, expected "
+                    f"{' or '.join(map(str, READABLE_VERSIONS))}"
                 )
             values = {fl.name: f[fl.name] for fl in dataclasses.fields(cls) if fl.name in f.files}
-        missing = {fl.name for fl in dataclasses.fields(cls)} - set(values) - {"image_size"}
+        optional = {"image_size"} | ({"saturated"} if version == 1 else set())
+        missing = {fl.name for fl in dataclasses.fields(cls)} - set(values) - optional
         if missing:
             raise ValueError(f"{path}: source library without {sorted(missing)}")
+        if "saturated" not in values:  # version 1: a source reaching 255 above its sky
+            start = np.concatenate([[0], np.cumsum(values["shapes"].prod(1))])
+            values["saturated"] = np.asarray(
+                [
+                    values["pixels"][a:b].max() >= 255
+                    for a, b in zip(start[:-1], start[1:], strict=True)
+                ],
+                bool,
+            )
         values["resolution"] = int(values["resolution"])
         values["downsample"] = str(values["downsample"])
         size = int(values.get("image_size", -1))
@@ -425,20 +452,24 @@ class SourceLibrary:
         if len(ys) == 0:
             return out
         rng = _image_rng(counts)
-        k = min(k, len(self) * TURNS)
-        dist, near = self._tree.query(_keys(_hoods(counts, ys, xs), threshold), k=k)
-        dist, near = dist.reshape(len(ys), k), near.reshape(len(ys), k)
+        # a symmetric source matches under several turns: ask for enough keys to
+        # find ``k`` different sources, and keep each source's nearest turn
+        n_keys = min(k * TURNS, len(self) * TURNS)
+        dist, near = self._tree.query(_keys(_hoods(counts, ys, xs), threshold), k=n_keys)
+        dist, near = dist.reshape(len(ys), n_keys), near.reshape(len(ys), n_keys)
         edges = _block_edges(size, counts.shape[0])
         c = HOOD
         for j, (y, x) in enumerate(zip(ys, xs, strict=True)):
-            close = int(np.sum(dist[j] <= dist[j, 0] + MATCH_TOLERANCE))  # >= 1
-            t, i = divmod(int(near[j, rng.integers(close)]), len(self))
+            _, first = np.unique(near[j] % len(self), return_index=True)
+            first = np.sort(first)[:k]  # each source once, by its nearest turn
+            close = int(np.sum(dist[j, first] <= dist[j, 0] + MATCH_TOLERANCE))  # >= 1
+            t, i = divmod(int(near[j, first[rng.integers(close)]]), len(self))
             s = turn(self.stamp(i), t).astype(np.float32)
             h, w = self.shapes[i]
             py, px = _turn_point(*self.peaks[i], h - 1, w - 1, t)
             fy, fx = _turn_point(*(float(v) for v in self.offsets[i]), 1.0, 1.0, t)
             factor = float(np.clip(counts[y, x] / max(self.hoods[i, c, c], 1e-6), 0.5, 2.0))
-            if s.max() >= 254.5 and factor > 1.0:  # a saturated source stays saturated
+            if self.saturated[i] and factor > 1.0:  # a saturated source stays saturated
                 factor = 1.0
             cy = int(
                 edges[y] + min(int(fy * (edges[y + 1] - edges[y])), edges[y + 1] - edges[y] - 1)

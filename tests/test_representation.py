@@ -198,3 +198,40 @@ def test_a_library_renders_only_at_its_images_scale_and_names_a_bad_file(tmp_pat
     (old / "checkpoints" / "300").mkdir(parents=True)
     assert generated.workdir_library(config, old) is None
     assert not (old / upscale.LIBRARY_FILE).exists()
+
+
+def _star(size, cy, cx, peak, sigma, sky=0):
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    star = peak * np.exp(-0.5 * ((yy - cy) ** 2 + (xx - cx) ** 2) / sigma**2)
+    return np.clip(np.rint(star + sky), 0, 255).astype(np.uint8)
+
+
+def test_library_leaves_out_border_cut_sources_and_flags_saturated_ones(tmp_path):
+    inside = _star(200, 100, 100, 900, 2.0, sky=3)  # saturated on a sky of 3 counts
+    cut = np.maximum(_star(200, 1, 60, 200, 2.5), _star(200, 150, 40, 120, 2.0))
+    lib = upscale.SourceLibrary.build([inside, cut], 25, "max")
+    assert len(lib) == 2  # the star cut by the top edge is not a source to paste elsewhere
+    assert [s.max() for s in map(lib.stamp, range(2))] == [252, 120]
+    assert lib.saturated.tolist() == [True, False]  # 252 above its sky, 255 in its image
+    # a version-1 file (no flags, border sources kept) still loads; its flags are
+    # derived from the stamps
+    lib.save(tmp_path / "v2.npz")
+    with np.load(tmp_path / "v2.npz") as f:
+        fields = {k: f[k] for k in f.files if k != "saturated"}
+    np.savez(tmp_path / "v1.npz", **{**fields, "version": 1})
+    assert upscale.SourceLibrary.load(tmp_path / "v1.npz").saturated.tolist() == [False, False]
+
+
+def test_a_symmetric_source_does_not_crowd_out_the_others():
+    """A round star matches its key under all eight turns; the draw is still among
+    different sources (the k nearest would otherwise be one star eight times)."""
+    stars = [_star(200, 100, 100, 150, sigma) for sigma in (2.0, 2.3, 2.6)]
+    lib = upscale.SourceLibrary.build(stars, 25, "max")
+    assert len(lib) == 3
+    widths = set()
+    for j in range(40):
+        small = np.zeros((25, 25), np.float32)
+        small[5 + j % 15, 5 + j // 15 * 5] = 150.0
+        big = lib.render(small, 200)
+        widths.add(int((big > 10).sum()))
+    assert len(widths) >= 2, widths
