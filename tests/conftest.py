@@ -1,13 +1,35 @@
-"""Shared fixtures: a private COSMOJAX_HOME and tiny data sets."""
+"""Shared fixtures: a private COSMOJAX_HOME and tiny data sets.
+
+Every test process of one run (the xdist workers and the training runs the
+kill-and-resume tests start) shares one JAX compilation cache, so a step
+compiled once (the same tiny model in the same shapes) is not compiled again;
+the cache is the run's own and starts empty.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
-import numpy as np
-import pytest
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # the first process of the run
+    _CACHE = tempfile.mkdtemp(prefix="cosmojax-tests-xla-")  # inherited by the others
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+else:
+    _CACHE = None
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
-from cosmojax.data import layout  # also sets TensorFlow's environment defaults
+
+def pytest_unconfigure(config):
+    if _CACHE:
+        shutil.rmtree(_CACHE, ignore_errors=True)
+
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from cosmojax.data import layout  # noqa: E402  also sets TensorFlow's environment defaults
 
 
 @pytest.fixture(scope="session", autouse=True)
