@@ -210,6 +210,7 @@ THRESHOLDS = {"max": 0.5, "area": 0.05}  # counts above the sky at which a block
 HOOD = 2  # the key reads the 5x5 blocks around a peak; a library source is cut to them
 TURNS = 8  # the flips and quarter turns of a square
 MATCH_TOLERANCE = 0.25  # a peak draws among the k nearest keys within this of the nearest
+SKY_SIGMAS = 3.0  # stamps: a peak is a source above this many robust sds of the sky
 
 
 def turn(a: np.ndarray, t: int) -> np.ndarray:
@@ -432,10 +433,13 @@ class SourceLibrary:
         values["image_size"] = None if size < 0 else size
         return cls(**values)
 
-    def render(self, counts: np.ndarray, size: int, k: int = 8) -> np.ndarray:
+    def render(
+        self, counts: np.ndarray, size: int, k: int = 8, threshold: float | None = None
+    ) -> np.ndarray:
         """Counts above the sky ``[r, r]`` -> float32 ``[size, size]`` (``stamps``):
         each peak draws one of the ``k`` library sources of the nearest keys
-        (those within ``MATCH_TOLERANCE`` of the nearest)."""
+        (those within ``MATCH_TOLERANCE`` of the nearest). Peaks are local maxima
+        above ``threshold`` (default: the representation's ``THRESHOLDS``)."""
         if counts.shape != (self.resolution, self.resolution):
             raise ValueError(
                 f"stamps: the library was built at {self.resolution}x{self.resolution}, "
@@ -447,7 +451,9 @@ class SourceLibrary:
                 f"images, not {size}x{size}; use that size or method 'sources'"
             )
         out = np.zeros((size, size), np.float32)
-        threshold = THRESHOLDS[self.downsample]
+        keys_threshold = THRESHOLDS[self.downsample]
+        if threshold is None:
+            threshold = keys_threshold
         ys, xs = np.nonzero(local_maxima(counts, threshold))
         if len(ys) == 0:
             return out
@@ -455,7 +461,7 @@ class SourceLibrary:
         # a symmetric source matches under several turns: ask for enough keys to
         # find ``k`` different sources, and keep each source's nearest turn
         n_keys = min(k * TURNS, len(self) * TURNS)
-        dist, near = self._tree.query(_keys(_hoods(counts, ys, xs), threshold), k=n_keys)
+        dist, near = self._tree.query(_keys(_hoods(counts, ys, xs), keys_threshold), k=n_keys)
         dist, near = dist.reshape(len(ys), n_keys), near.reshape(len(ys), n_keys)
         edges = _block_edges(size, counts.shape[0])
         c = HOOD
@@ -511,9 +517,13 @@ def upscale(
     """``image``: uint8 or [0, 1] float ``[r, r]`` -> uint8 ``[size, size]``.
 
     ``downsample`` says how the low-resolution image was made (``area`` or
-    ``max``); ``threshold`` (counts above the sky, ``sources`` only) defaults to
+    ``max``); ``threshold`` (counts above the sky) defaults, for ``sources``, to
     0.05 for area images and 1.5 for block-max ones, whose faintest real pixel
-    is 1. ``stamps`` needs the ``library`` of the generator's training images.
+    is 1, and for ``stamps`` to ``THRESHOLDS`` or ``SKY_SIGMAS`` robust sds of
+    the sky, whichever is higher: the data's sky is one constant level, and a
+    generated sky that scatters around it (a model draws each pixel's value
+    inside its intensity bin) is sky, not hundreds of faint sources. ``stamps``
+    needs the ``library`` of the generator's training images.
     """
     img = np.asarray(image)
     counts = img.astype(np.float32) if img.dtype == np.uint8 else img.astype(np.float32) * 255.0
@@ -532,7 +542,9 @@ def upscale(
                 f"the image was made by {downsample!r}"
             )
         sky = float(np.median(counts))
-        out = library.render(np.maximum(counts - sky, 0.0), size) + np.rint(sky)
+        noise = 1.4826 * float(np.median(np.abs(counts - sky)))  # robust sd of the sky
+        t = max(THRESHOLDS[downsample], SKY_SIGMAS * noise) if threshold is None else threshold
+        out = library.render(np.maximum(counts - sky, 0.0), size, threshold=t) + np.rint(sky)
     elif method == "sources":
         sky = float(np.median(counts))
         if downsample == "max":

@@ -235,3 +235,17 @@ def test_a_symmetric_source_does_not_crowd_out_the_others():
         big = lib.render(small, 200)
         widths.add(int((big > 10).sum()))
     assert len(widths) >= 2, widths
+
+
+def test_stamps_read_a_scattered_sky_as_sky_not_as_faint_sources():
+    """A generated sky scatters around its level (values drawn inside an intensity
+    bin); the data's sky is one constant level with the sources above it."""
+    lib = upscale.SourceLibrary.build([_sky_with_sources(s) for s in range(10)], 25, "max")
+    rng = np.random.default_rng(0)
+    small = 2.0 + rng.uniform(0.0, 1.5, (25, 25))  # counts
+    small[6, 6], small[17, 12] = 150.0, 60.0
+    big = upscale.upscale(small / 255.0, 200, "stamps", downsample="max", library=lib)
+    sky = int(np.rint(np.median(small)))
+    assert np.median(big) == sky and (big > sky).mean() < 0.03
+    _, n = ndimage.label(big > sky, structure=np.ones((3, 3), bool))
+    assert n == 2, n
