@@ -33,13 +33,17 @@ def flat_params(tree) -> dict[str, np.ndarray]:
     }
 
 
+def cpu_devices_env(devices: int) -> dict:
+    """This process's environment for a child on ``devices`` virtual CPU devices
+    (keeping the suite's other XLA flags)."""
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if "device_count" not in f]
+    flags.append(f"--xla_force_host_platform_device_count={devices}")
+    return {**os.environ, "XLA_FLAGS": " ".join(flags), "JAX_PLATFORMS": "cpu"}
+
+
 def run_on_cpu_devices(script: str, args, devices: int) -> subprocess.CompletedProcess:
     """Runs ``python -c script *args`` on ``devices`` virtual CPU devices."""
-    env = {
-        **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-        "JAX_PLATFORMS": "cpu",
-    }
+    env = cpu_devices_env(devices)
     proc = subprocess.run(
         [sys.executable, "-c", script, *map(str, args)],
         env=env,

@@ -3,7 +3,6 @@ global batch (JAX's multi-controller runtime, gloo collectives)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cosmojax import cli
-from tests.helpers import flat_params, tiny_config
+from tests.helpers import cpu_devices_env, flat_params, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = """
@@ -37,11 +36,7 @@ def free_port() -> int:
 
 def test_two_processes_match_one(tiny_data, tmp_path):
     address = f"localhost:{free_port()}"
-    env = {
-        **os.environ,
-        "JAX_PLATFORMS": "cpu",
-        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
-    }
+    env = cpu_devices_env(1)
     procs = [
         subprocess.Popen(
             [
