@@ -325,8 +325,9 @@ class SourceLibrary:
             small = resample.resize(c, resolution, downsample)
             ey, ex = _block_edges(c.shape[0], resolution), _block_edges(c.shape[1], resolution)
             ys, xs = np.nonzero(local_maxima(small, threshold))
+            around = _hoods(small, ys, xs)
             h, w = c.shape
-            for y, x in zip(ys, xs, strict=True):
+            for n, (y, x) in enumerate(zip(ys, xs, strict=True)):
                 y0, x0 = ey[max(y - HOOD, 0)], ex[max(x - HOOD, 0)]
                 y1 = ey[min(y + HOOD + 1, resolution)]
                 x1 = ex[min(x + HOOD + 1, resolution)]
@@ -349,7 +350,7 @@ class SourceLibrary:
                 stamps.append(np.rint(np.where(mask, patch, 0.0)[sl]).astype(np.uint8))
                 peaks.append((py - sl[0].start, px - sl[1].start))
                 offsets.append(((by + 0.5) / block.shape[0], (bx + 0.5) / block.shape[1]))
-                hoods.append(_hoods(small, [y], [x])[0])
+                hoods.append(around[n])
                 saturated.append(bool(im[y0:y1, x0:x1][mask].max() >= 255))
         if not stamps:
             raise ValueError("SourceLibrary.build: the images hold no source")
@@ -419,14 +420,8 @@ class SourceLibrary:
         if missing:
             raise ValueError(f"{path}: source library without {sorted(missing)}")
         if "saturated" not in values:  # version 1: a source reaching 255 above its sky
-            start = np.concatenate([[0], np.cumsum(values["shapes"].prod(1))])
-            values["saturated"] = np.asarray(
-                [
-                    values["pixels"][a:b].max() >= 255
-                    for a, b in zip(start[:-1], start[1:], strict=True)
-                ],
-                bool,
-            )
+            start = np.concatenate([[0], np.cumsum(values["shapes"].prod(1))[:-1]])
+            values["saturated"] = np.maximum.reduceat(values["pixels"], start) >= 255
         values["resolution"] = int(values["resolution"])
         values["downsample"] = str(values["downsample"])
         size = int(values.get("image_size", -1))
