@@ -41,8 +41,10 @@ def get_config():
     c.model.ngf = 64
     c.model.ndf = 64
     c.model.loss = "bce"  # or "wgan_gp" (configs/wgan.py)
+    c.model.g_upsample = "transpose"  # or "resize": nearest 2x then a 3x3 convolution
     c.model.d_norm = "layer"  # "layer", "batch" (the paper's) or "none"
     c.model.n_critic = 1  # critic updates per generator update
     c.model.gp_weight = 10.0  # wgan_gp: the gradient penalty's lambda
     c.model.label_smoothing = 0.1  # one-sided: real target 1 - label_smoothing
+    c.model.r1_weight = 0.0  # bce: gamma of the R1 penalty on real images (0 = off)
     return c

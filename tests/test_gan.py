@@ -288,3 +288,84 @@ def test_gan_discriminator_learns_and_a_non_finite_loss_stops(tiny_data, tmp_pat
     assert np.mean(d_loss[-5:]) < np.mean(d_loss[:3])  # D learns to tell them apart
     c = tiny_gan_config(tiny_data, num_steps=4, eval_every=100, checkpoint_every=100)
     assert_stops_on_nan_images(c, tmp_path / "nan", "d_loss")
+
+
+def test_r1_penalty_is_the_squared_gradient_norm_at_real_images(tiny_data):
+    """Zero for a discriminator blind to its input, quadrupled when its logit is
+    doubled; ``d_step`` adds half of gamma times it; a BatchNorm D is refused."""
+    d = gan_models.Discriminator(16, 4, norm="none")
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)), jnp.float32)
+    params = d.init(jax.random.PRNGKey(0), x)["params"]
+    pen = float(gan_task.r1_penalty(d.apply, params, x))
+    doubled = {**params, "out": jax.tree.map(lambda w: 2.0 * w, params["out"])}
+    blind = jax.tree.map(lambda w: w, params)
+    blind["convs_0"] = {**params["convs_0"], "kernel": jnp.zeros_like(params["convs_0"]["kernel"])}
+    assert pen > 0
+    np.testing.assert_allclose(float(gan_task.r1_penalty(d.apply, doubled, x)), 4 * pen, rtol=1e-4)
+    assert float(gan_task.r1_penalty(d.apply, blind, x)) == 0.0
+
+    tx = gan_task.optim.build(tiny_gan_config(tiny_data).optimizer, 10)[0]
+    fake = -x
+    losses = {}
+    for r1 in (0.0, 1e4):  # the penalty of an initial D is small
+        step = functools.partial(
+            gan_task.d_step, d_apply=d.apply, tx_d=tx, real_target=1.0, loss="bce", gp=0.0, r1=r1
+        )
+        _, _, _, m = jax.vmap(step, axis_name="data")(
+            {"d": jax.tree.map(lambda w: w[None], params)},
+            {"d": {}},
+            jax.tree.map(lambda w: w[None], tx.init(params)),
+            x[None],
+            fake[None],
+        )
+        losses[r1] = float(m["d_loss"][0])
+    np.testing.assert_allclose(losses[1e4] - losses[0.0], 5e3 * pen, rtol=1e-3)
+    bad = tiny_gan_config(tiny_data)
+    bad.model.r1_weight, bad.model.d_norm = 1.0, "batch"
+    with pytest.raises(ConfigError, match="r1_weight"):
+        gan_task.GANTask(bad)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_gan_augment_turns_the_real_images(tiny_data, symmetric):
+    """With ``data.augment`` the discriminator sees a random symmetry of each real
+    image: no difference for images every symmetry leaves alone, a different
+    step for a bright pixel in one corner."""
+    c = tiny_gan_config(tiny_data)
+    c.model.d_norm = "layer"
+    task = gan_task.GANTask(c)
+    state = task.init_state(jax.random.PRNGKey(0))
+    img = np.zeros((8, 16, 16, 1), np.float32)
+    if symmetric:
+        img[:, 6:10, 6:10] = 0.8
+    else:
+        img[:, 0, 1] = 0.8
+    batch = {"image": jnp.asarray(img)[None]}
+    out = {}
+    for augment in (False, True):
+        step = functools.partial(
+            task.train_step.func, **{**task.train_step.keywords, "augment": augment}
+        )
+        _, m = jax.vmap(step, axis_name="data")(jax.tree.map(lambda v: v[None], state), batch)
+        out[augment] = float(m["d_loss"][0])
+    assert (out[True] == out[False]) == symmetric, out
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_resize_upsampling_has_no_checkerboard(upsample):
+    """On a constant input, a random stride-2 transposed convolution makes an
+    alternating pattern (each output phase has its own taps); nearest 2x and a
+    3x3 convolution stays constant away from the border."""
+    layer = gan_models.ConvTranspose2x(3) if upsample == "transpose" else gan_models.ResizeConv2x(3)
+    x = jnp.ones((1, 6, 6, 2))
+    params = layer.init(jax.random.PRNGKey(0), x)
+    out = np.asarray(layer.apply(params, x))[0, 2:-2, 2:-2]
+    assert out.shape == (8, 8, 3)
+    assert np.allclose(out, out[0, 0], rtol=1e-5) == (upsample == "resize")
+    g = gan_models.Generator(16, 8, 4, upsample=upsample)
+    variables = g.init(jax.random.PRNGKey(0), jnp.zeros((1, 8)))
+    assert g.apply(variables, jnp.zeros((2, 8))).shape == (2, 16, 16, 1)
+    with pytest.raises(ConfigError, match="g_upsample"):
+        gan_models.Generator(16, 8, 4, upsample="bilinear").init(
+            jax.random.PRNGKey(0), jnp.zeros((1, 8))
+        )

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from cosmojax.configlib import ConfigError
-from cosmojax.models.layers import ConvTranspose2x, Project, conv_init
+from cosmojax.models.layers import ConvTranspose2x, Project, ResizeConv2x, conv_init
 
 
 def bn_scale_init(key, shape, dtype=jnp.float32):
@@ -37,15 +37,27 @@ def stages(size: int) -> int:
     return n
 
 
+UPSAMPLES = ("transpose", "resize")
+
+
 class Generator(nn.Module):
+    """``upsample``: ``transpose`` (4x4 stride-2 transposed convolutions, the
+    paper's) or ``resize`` (nearest 2x then a 3x3 convolution)."""
+
     size: int = 64
     nz: int = 100
     ngf: int = 64
     axis_name: str | None = None
     dtype: Any = jnp.float32
+    upsample: str = "transpose"
 
     @nn.compact
     def __call__(self, z, train: bool = False):
+        if self.upsample not in UPSAMPLES:
+            raise ConfigError(
+                f"model.g_upsample: expected one of {UPSAMPLES}, got {self.upsample!r}"
+            )
+        up = ConvTranspose2x if self.upsample == "transpose" else ResizeConv2x
         n = stages(self.size)
         ch = [self.ngf * 2**i for i in reversed(range(n))]
         bn = dict(
@@ -59,8 +71,8 @@ class Generator(nn.Module):
         x = Project(ch[0], self.dtype)(z.reshape(z.shape[0], -1))
         x = nn.relu(nn.BatchNorm(**bn)(x))
         for c in ch[1:]:
-            x = nn.relu(nn.BatchNorm(**bn)(ConvTranspose2x(c, self.dtype)(x)))
-        x = ConvTranspose2x(1, self.dtype)(x)
+            x = nn.relu(nn.BatchNorm(**bn)(up(c, self.dtype)(x)))
+        x = up(1, self.dtype)(x)
         return jnp.tanh(x).astype(jnp.float32)
 
 

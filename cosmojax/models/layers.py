@@ -75,3 +75,26 @@ class ConvTranspose2x(nn.Module):
                 self.dtype
             )
         return out
+
+
+class ResizeConv2x(nn.Module):
+    """Nearest-neighbour 2x upsampling, then a 3x3 convolution, no bias (Odena et
+    al. 2016): every output pixel sees the same number of kernel taps, so the
+    layer has no checkerboard pattern to unlearn (a transposed convolution with
+    stride 2 weights alternate pixels by different taps)."""
+
+    features: int
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        x = jnp.repeat(jnp.repeat(x.astype(self.dtype), 2, axis=1), 2, axis=2)
+        return nn.Conv(
+            self.features,
+            (3, 3),
+            padding="SAME",
+            use_bias=False,
+            kernel_init=conv_init,
+            dtype=self.dtype,
+            name="conv",
+        )(x)

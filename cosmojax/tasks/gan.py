@@ -24,6 +24,7 @@ import optax
 
 from cosmojax import images as images_lib
 from cosmojax.configlib import ConfigError
+from cosmojax.data import augment as augment_lib
 from cosmojax.data import intensity, pipeline
 from cosmojax.models import gan as gan_models
 from cosmojax.tasks import generated
@@ -67,7 +68,15 @@ def gradient_penalty(d_apply, params_d, real, fake, key):
     return jnp.mean((norms - 1.0) ** 2)
 
 
-def d_step(params, stats, opt_d, real, fake, key=None, *, d_apply, tx_d, real_target, loss, gp):
+def r1_penalty(d_apply, params_d, real):
+    """R1 (Mescheder et al. 2018): mean squared norm of grad_x D(x) at real images."""
+    grads = jax.grad(lambda x: d_apply({"params": params_d}, x, train=True).sum())(real)
+    return jnp.mean(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1))
+
+
+def d_step(
+    params, stats, opt_d, real, fake, key=None, *, d_apply, tx_d, real_target, loss, gp, r1=0.0
+):
     """One discriminator (critic) update on real images and (detached) fakes."""
     fake = jax.lax.stop_gradient(fake)
 
@@ -80,6 +89,8 @@ def d_step(params, stats, opt_d, real, fake, key=None, *, d_apply, tx_d, real_ta
         else:
             value = bce_logits(logits_real, real_target) + bce_logits(logits_fake, 0.0)
             seen = (jax.nn.sigmoid(logits_real).mean(), jax.nn.sigmoid(logits_fake).mean())
+        if r1:
+            value = value + 0.5 * r1 * r1_penalty(d_apply, pd, real)
         return value, (d_stats, *seen)
 
     (value, (d_stats, d_real, d_fake)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -119,9 +130,10 @@ def g_step(params, stats, opt_g, fake, g_vjp, real=None, *, d_apply, tx_g, loss)
 
 
 def step_keys(state: TrainState) -> dict[str, jax.Array]:
-    """The step's keys by purpose (latents; gradient-penalty interpolation)."""
-    k_z, k_gp = state.step_keys(2)
-    return {"z": k_z, "gp": k_gp}
+    """The step's keys by purpose (latents; gradient-penalty interpolation; the
+    real images' random symmetries)."""
+    k_z, k_gp, k_augment = state.step_keys(3)
+    return {"z": k_z, "gp": k_gp, "augment": k_augment}
 
 
 def to_tanh_range(x, data_cfg):
@@ -143,11 +155,17 @@ def train_step(
     loss: str = "bce",
     n_critic: int = 1,
     gp: float = 10.0,
+    r1: float = 0.0,
+    augment: bool = False,
 ):
     """``n_critic`` critic updates, each on its own slice of the batch, then one
     generator update on all the fakes; one generator forward pass serves both."""
     real = to_tanh_range(batch["image"], data_cfg)
     keys = step_keys(state)
+    if augment:
+        real = augment_lib.random_dihedral(
+            parallel.example_keys(keys["augment"], real.shape[0]), real
+        )
     z = parallel.example_normals(keys["z"], real.shape[0], nz)
     stats = state.model_state
 
@@ -176,6 +194,7 @@ def train_step(
             real_target=real_target,
             loss=loss,
             gp=gp,
+            r1=r1,
         )
     params, stats, opt_g, m_g = g_step(
         params,
@@ -215,7 +234,9 @@ class GANTask(generated.GeneratorTask, Task):
         m = config.model
         size = config.data.resolution
         self.latent_dim = int(m.nz)
-        self.generator = gan_models.Generator(size, m.nz, m.ngf, parallel.AXIS, self.dtype)
+        self.generator = gan_models.Generator(
+            size, m.nz, m.ngf, parallel.AXIS, self.dtype, m.get("g_upsample", "transpose")
+        )
         self.discriminator = gan_models.Discriminator(
             size, m.ndf, parallel.AXIS, self.dtype, norm=m.d_norm
         )
@@ -223,6 +244,9 @@ class GANTask(generated.GeneratorTask, Task):
             raise ConfigError(f"model.loss: expected one of {LOSSES}, got {m.loss!r}")
         if m.loss == "wgan_gp" and m.d_norm == "batch":
             raise ConfigError("model.d_norm: a WGAN-GP critic needs 'layer' or 'none', not 'batch'")
+        r1 = float(m.get("r1_weight", 0.0))
+        if r1 and m.d_norm == "batch":
+            raise ConfigError("model.r1_weight: the R1 penalty needs d_norm 'layer' or 'none'")
         if config.batch_size % (m.n_critic * jax.device_count()):
             raise ConfigError(
                 f"batch_size: {config.batch_size} must split into model.n_critic={m.n_critic} "
@@ -243,6 +267,8 @@ class GANTask(generated.GeneratorTask, Task):
             loss=str(m.loss),
             n_critic=int(m.n_critic),
             gp=float(m.gp_weight),
+            r1=r1,
+            augment=bool(config.data.augment),
         )
         self.eval_step = functools.partial(
             eval_step, d_apply=self.discriminator.apply, data_cfg=config.data
