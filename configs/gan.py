@@ -42,6 +42,7 @@ def get_config():
     c.model.ndf = 64
     c.model.loss = "bce"  # or "wgan_gp" (configs/wgan.py)
     c.model.g_upsample = "transpose"  # or "resize": nearest 2x then a 3x3 convolution
+    c.model.g_margin = 0.0  # > 0: output clip((1 + margin) tanh), reaching 0 and 255 exactly
     c.model.d_norm = "layer"  # "layer", "batch" (the paper's) or "none"
     c.model.n_critic = 1  # critic updates per generator update
     c.model.gp_weight = 10.0  # wgan_gp: the gradient penalty's lambda

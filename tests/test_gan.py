@@ -369,3 +369,13 @@ def test_resize_upsampling_has_no_checkerboard(upsample):
         gan_models.Generator(16, 8, 4, upsample="bilinear").init(
             jax.random.PRNGKey(0), jnp.zeros((1, 8))
         )
+
+
+def test_the_output_margin_reaches_both_ends_and_keeps_a_gradient():
+    x = jnp.arctanh(jnp.asarray([-0.97, -0.5, 0.0, 0.5, 0.97]))
+    plain, wide = gan_models.output_map(x), gan_models.output_map(x, 0.05)
+    np.testing.assert_allclose(plain, [-0.97, -0.5, 0.0, 0.5, 0.97], atol=1e-6)
+    np.testing.assert_allclose(wide, [-1.0, -0.525, 0.0, 0.525, 1.0], atol=1e-6)
+    assert float(wide.max()) == 1.0 and float(wide.min()) == -1.0
+    grad = jax.grad(lambda v: gan_models.output_map(v, 0.05).sum())(x)
+    np.testing.assert_allclose(grad, 1.0 - np.tanh(np.asarray(x)) ** 2, rtol=1e-5)

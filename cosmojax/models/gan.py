@@ -40,9 +40,23 @@ def stages(size: int) -> int:
 UPSAMPLES = ("transpose", "resize")
 
 
+def output_map(x, margin: float = 0.0):
+    """``tanh``, or with ``margin`` > 0 ``clip((1 + margin) tanh(x), -1, 1)`` whose
+    gradient is ``tanh``'s, straight through the clip."""
+    t = jnp.tanh(x)
+    if not margin:
+        return t
+    return t + jax.lax.stop_gradient(jnp.clip((1.0 + margin) * t, -1.0, 1.0) - t)
+
+
 class Generator(nn.Module):
     """``upsample``: ``transpose`` (4x4 stride-2 transposed convolutions, the
-    paper's) or ``resize`` (nearest 2x then a 3x3 convolution)."""
+    paper's) or ``resize`` (nearest 2x then a 3x3 convolution).
+
+    ``margin`` > 0: the output is ``clip((1 + margin) tanh(x), -1, 1)``, with the
+    gradient of ``tanh`` straight through the clip, so the ends of the range, an
+    empty sky and a saturated 255, are reached exactly (``tanh`` only tends to
+    them) without a region of zero gradient."""
 
     size: int = 64
     nz: int = 100
@@ -50,6 +64,7 @@ class Generator(nn.Module):
     axis_name: str | None = None
     dtype: Any = jnp.float32
     upsample: str = "transpose"
+    margin: float = 0.0
 
     @nn.compact
     def __call__(self, z, train: bool = False):
@@ -72,8 +87,7 @@ class Generator(nn.Module):
         x = nn.relu(nn.BatchNorm(**bn)(x))
         for c in ch[1:]:
             x = nn.relu(nn.BatchNorm(**bn)(up(c, self.dtype)(x)))
-        x = up(1, self.dtype)(x)
-        return jnp.tanh(x).astype(jnp.float32)
+        return output_map(up(1, self.dtype)(x).astype(jnp.float32), self.margin)
 
 
 NORMS = ("batch", "layer", "none")

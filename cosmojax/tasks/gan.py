@@ -235,7 +235,13 @@ class GANTask(generated.GeneratorTask, Task):
         size = config.data.resolution
         self.latent_dim = int(m.nz)
         self.generator = gan_models.Generator(
-            size, m.nz, m.ngf, parallel.AXIS, self.dtype, m.get("g_upsample", "transpose")
+            size,
+            m.nz,
+            m.ngf,
+            parallel.AXIS,
+            self.dtype,
+            m.get("g_upsample", "transpose"),
+            float(m.get("g_margin", 0.0)),
         )
         self.discriminator = gan_models.Discriminator(
             size, m.ndf, parallel.AXIS, self.dtype, norm=m.d_norm
