@@ -57,6 +57,7 @@ def get_config():
     c.model.g_upsample = "resize"  # nearest 2x then a 3x3 convolution; or "transpose"
     c.model.g_margin = 0.02  # > 0: output clip((1 + margin) tanh), reaching 0 and 255 exactly
     c.model.d_norm = "none"  # or "layer", "batch" (the paper's)
+    c.model.mbstd_group = 0  # > 0: D sees the feature sd over groups of this many images
     c.model.n_critic = 1  # critic updates per generator update
     c.model.gp_weight = 10.0  # wgan_gp: the gradient penalty's lambda
     c.model.label_smoothing = 0.1  # one-sided: real target 1 - label_smoothing

@@ -379,3 +379,15 @@ def test_the_output_margin_reaches_both_ends_and_keeps_a_gradient():
     assert float(wide.max()) == 1.0 and float(wide.min()) == -1.0
     grad = jax.grad(lambda v: gan_models.output_map(v, 0.05).sum())(x)
     np.testing.assert_allclose(grad, 1.0 - np.tanh(np.asarray(x)) ** 2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("group", [0, 4])
+def test_minibatch_sd_couples_images_only_inside_their_group(group):
+    d = gan_models.Discriminator(16, 4, norm="none", mbstd_group=group)
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)), jnp.float32)
+    params = d.init(jax.random.PRNGKey(0), x[: max(group, 1)])
+    before = np.asarray(d.apply(params, x))
+    after = np.asarray(d.apply(params, x.at[5].set(-x[5])))
+    np.testing.assert_array_equal(before[:4], after[:4])  # the other group
+    others = [4, 6, 7]
+    assert (not np.allclose(before[others], after[others], rtol=1e-6)) == bool(group)

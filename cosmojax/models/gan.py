@@ -107,6 +107,7 @@ class Discriminator(nn.Module):
     axis_name: str | None = None
     dtype: Any = jnp.float32
     norm: str = "batch"
+    mbstd_group: int = 0  # > 0: a minibatch-stddev channel over groups of this many images
 
     def setup(self):
         if self.norm not in NORMS:
@@ -156,7 +157,15 @@ class Discriminator(nn.Module):
         return h
 
     def __call__(self, x, train: bool = False):
-        return self.out(self.features(x, train)).reshape(x.shape[0]).astype(jnp.float32)
+        h = self.features(x, train)
+        if self.mbstd_group:
+            g = self.mbstd_group
+            b = h.shape[0]
+            grouped = h.reshape(b // g, g, *h.shape[1:]).astype(jnp.float32)
+            sd = jnp.sqrt(grouped.var(axis=1) + 1e-8).mean(axis=(1, 2, 3))  # [b // g]
+            extra = jnp.broadcast_to(jnp.repeat(sd, g)[:, None, None, None], (*h.shape[:3], 1))
+            h = jnp.concatenate([h, extra.astype(h.dtype)], axis=-1)
+        return self.out(h).reshape(x.shape[0]).astype(jnp.float32)
 
 
 class CriticScorer(nn.Module):

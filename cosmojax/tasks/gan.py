@@ -244,7 +244,12 @@ class GANTask(generated.GeneratorTask, Task):
             float(m.get("g_margin", 0.0)),
         )
         self.discriminator = gan_models.Discriminator(
-            size, m.ndf, parallel.AXIS, self.dtype, norm=m.d_norm
+            size,
+            m.ndf,
+            parallel.AXIS,
+            self.dtype,
+            norm=m.d_norm,
+            mbstd_group=int(m.get("mbstd_group", 0)),
         )
         if m.loss not in LOSSES:
             raise ConfigError(f"model.loss: expected one of {LOSSES}, got {m.loss!r}")
@@ -287,7 +292,9 @@ class GANTask(generated.GeneratorTask, Task):
         r = self.config.data.resolution
         kg, kd = jax.random.split(state_lib.init_key(rng))
         g = self.generator.init(kg, jnp.zeros((1, self.latent_dim)))
-        d = self.discriminator.init(kd, jnp.zeros((1, r, r, 1)))
+        d = self.discriminator.init(
+            kd, jnp.zeros((max(self.discriminator.mbstd_group, 1), r, r, 1))
+        )
         params = {"g": g["params"], "d": d["params"]}
         return TrainState(
             step=jnp.zeros((), jnp.int32),
