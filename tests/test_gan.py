@@ -391,3 +391,10 @@ def test_minibatch_sd_couples_images_only_inside_their_group(group):
     np.testing.assert_array_equal(before[:4], after[:4])  # the other group
     others = [4, 6, 7]
     assert (not np.allclose(before[others], after[others], rtol=1e-6)) == bool(group)
+
+
+def test_a_minibatch_group_that_does_not_divide_the_batch_is_refused(tiny_data):
+    bad = tiny_gan_config(tiny_data)
+    bad.model.mbstd_group = 3  # batch 8
+    with pytest.raises(ConfigError, match="mbstd_group"):
+        gan_task.GANTask(bad)

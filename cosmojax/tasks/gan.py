@@ -255,6 +255,14 @@ class GANTask(generated.GeneratorTask, Task):
             raise ConfigError(f"model.loss: expected one of {LOSSES}, got {m.loss!r}")
         if m.loss == "wgan_gp" and m.d_norm == "batch":
             raise ConfigError("model.d_norm: a WGAN-GP critic needs 'layer' or 'none', not 'batch'")
+        group = int(m.get("mbstd_group", 0))
+        per_critic = config.batch_size // (m.n_critic * jax.device_count())
+        per_eval = config.eval_batch_size // jax.device_count()
+        if group and (per_critic % group or per_eval % group):
+            raise ConfigError(
+                f"model.mbstd_group: {group} must divide each device's critic batch "
+                f"({per_critic}) and evaluation batch ({per_eval})"
+            )
         r1 = float(m.get("r1_weight", 0.0))
         if r1 and m.d_norm == "batch":
             raise ConfigError("model.r1_weight: the R1 penalty needs d_norm 'layer' or 'none'")
