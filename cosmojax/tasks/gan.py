@@ -57,21 +57,25 @@ def d_logits(d_apply, params_d, stats_d, real, fake):
     return logits[: real.shape[0]], logits[real.shape[0] :], stats_d
 
 
+def input_grad_sq_norms(d_apply, params_d, x):
+    """Per image, the squared norm of the gradient of D's logit with respect to it."""
+    grads = jax.grad(lambda y: d_apply({"params": params_d}, y, train=True).sum())(x)
+    return jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1)
+
+
 def gradient_penalty(d_apply, params_d, real, fake, key):
     """WGAN-GP: mean (|grad_x D(x)| - 1)^2 at random interpolates of real and fake."""
     eps = jax.vmap(lambda k: jax.random.uniform(k, (1, 1, 1)))(
         parallel.example_keys(key, real.shape[0])
     )
     mix = eps * real + (1.0 - eps) * fake
-    grads = jax.grad(lambda x: d_apply({"params": params_d}, x, train=True).sum())(mix)
-    norms = jnp.sqrt(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1) + 1e-12)
+    norms = jnp.sqrt(input_grad_sq_norms(d_apply, params_d, mix) + 1e-12)
     return jnp.mean((norms - 1.0) ** 2)
 
 
 def r1_penalty(d_apply, params_d, real):
     """R1 (Mescheder et al. 2018): mean squared norm of grad_x D(x) at real images."""
-    grads = jax.grad(lambda x: d_apply({"params": params_d}, x, train=True).sum())(real)
-    return jnp.mean(jnp.sum(grads.reshape(grads.shape[0], -1) ** 2, axis=-1))
+    return jnp.mean(input_grad_sq_norms(d_apply, params_d, real))
 
 
 def d_step(
