@@ -34,6 +34,7 @@ def base(task: str) -> ml_collections.ConfigDict:
     c.data.downsample = "area"  # 1000 -> resolution by "area" averages or block "max"
     c.data.intensity_map = "linear"  # or "log", "stretch"; exact inverse on the way out
     c.data.intensity_scale = 0.01  # the map's constant a (intensities in [0, 1])
+    c.data.sky = "keep"  # GANs: or "draw" (cosmojax/data/sky.py): learn sky-free images
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"

@@ -144,6 +144,7 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
     task, state, step = restore.load_run(workdir, step=step, best=True)
     if not hasattr(task, "generator_fns"):
         raise ValueError(f"{workdir}: a {task.name!r} run has no generator")
+    task.read_workdir(workdir)
     decode_fn, encode_fn = task.generator_fns()
     return Generator(
         kind=task.name,

@@ -26,6 +26,7 @@ from cosmojax import images as images_lib
 from cosmojax.configlib import ConfigError
 from cosmojax.data import augment as augment_lib
 from cosmojax.data import intensity, pipeline
+from cosmojax.data import sky as sky_lib
 from cosmojax.models import gan as gan_models
 from cosmojax.tasks import generated
 from cosmojax.tasks.base import Task
@@ -141,7 +142,10 @@ def step_keys(state: TrainState) -> dict[str, jax.Array]:
 
 
 def to_tanh_range(x, data_cfg):
-    """Prepared intensities in [0, 1] -> the generator's [-1, 1] (after the map)."""
+    """Prepared intensities in [0, 1] -> the generator's [-1, 1] (after the map;
+    with ``data.sky`` ``draw``, less each image's sky level first)."""
+    if sky_lib.mode(data_cfg) == "draw":
+        x = sky_lib.subtract(x)
     return intensity.forward(x, data_cfg.intensity_map, data_cfg.intensity_scale) * 2.0 - 1.0
 
 
@@ -237,7 +241,9 @@ class GANTask(generated.GeneratorTask, Task):
         self.config = config
         m = config.model
         size = config.data.resolution
-        self.latent_dim = int(m.nz)
+        self.nz = int(m.nz)
+        # data.sky 'draw': one more latent coordinate, whose quantile picks the sky level
+        self.latent_dim = self.nz + (sky_lib.mode(config.data) == "draw")
         self.generator = gan_models.Generator(
             size,
             m.nz,
@@ -284,7 +290,7 @@ class GANTask(generated.GeneratorTask, Task):
             d_apply=self.discriminator.apply,
             tx_g=self.tx_g,
             tx_d=self.tx_d,
-            nz=self.latent_dim,
+            nz=self.nz,
             real_target=1.0 - float(m.label_smoothing),
             data_cfg=config.data,
             loss=str(m.loss),
@@ -303,7 +309,7 @@ class GANTask(generated.GeneratorTask, Task):
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
         kg, kd = jax.random.split(state_lib.init_key(rng))
-        g = self.generator.init(kg, jnp.zeros((1, self.latent_dim)))
+        g = self.generator.init(kg, jnp.zeros((1, self.nz)))
         d = self.discriminator.init(
             kd, jnp.zeros((max(self.discriminator.mbstd_group, 1), r, r, 1))
         )
@@ -334,12 +340,19 @@ class GANTask(generated.GeneratorTask, Task):
         return {"task": self.name, "size": int(self.config.data.resolution)}
 
     def generator_fns(self):
-        """``(decode_fn, None)`` for :mod:`cosmojax.sampling`: eval-mode generator."""
-        gen, d = self.generator, self.config.data
+        """``(decode_fn, None)`` for :mod:`cosmojax.sampling`: eval-mode generator
+        (with ``data.sky`` ``draw``, plus the sky level that ``z``'s last
+        coordinate picks from :attr:`sky`)."""
+        gen, d, nz, sky = self.generator, self.config.data, self.nz, self.sky
+        if self.latent_dim > nz and sky is None:
+            raise ValueError("data.sky='draw': the run's sky levels (sky.json) are not loaded")
 
         def decode_fn(params, model_state, z):
-            out = gen.apply({"params": params["g"], "batch_stats": model_state["g"]}, z)
-            return intensity.inverse((out + 1.0) / 2.0, d.intensity_map, d.intensity_scale)
+            out = gen.apply({"params": params["g"], "batch_stats": model_state["g"]}, z[:, :nz])
+            x = intensity.inverse((out + 1.0) / 2.0, d.intensity_map, d.intensity_scale)
+            if sky is None:
+                return x
+            return jnp.minimum(x + sky.at(z[:, nz])[:, None, None, None], 1.0)
 
         return decode_fn, None
 

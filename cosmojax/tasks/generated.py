@@ -29,7 +29,8 @@ import jax
 import numpy as np
 
 from cosmojax import upscale as upscale_lib
-from cosmojax.data import layout, pipeline, sources
+from cosmojax.data import layout, pipeline, resample, sources
+from cosmojax.data import sky as sky_lib
 from cosmojax.evaluation import metrics
 
 EVAL_KEY = 20181  # the sample's key: the same images' latents at every evaluation
@@ -109,6 +110,37 @@ def workdir_library(config, workdir, write: bool = True):
     return library
 
 
+def workdir_sky(config, workdir, write: bool = True) -> sky_lib.SkyLevels | None:
+    """With ``data.sky`` ``draw``: the sky levels of the run's training images,
+    ``workdir/sky.json`` if it exists, else taken from the model-resolution
+    images of :func:`library_paths` (the library's images) and (``write``)
+    saved there. ``None`` with ``keep``."""
+    if sky_lib.mode(config.data) == "keep":
+        return None
+    path = Path(workdir) / sky_lib.SKY_FILE
+    if path.is_file():
+        return sky_lib.SkyLevels.load(path)
+    d = config.data
+    small = [
+        resample.prepare_image(layout.read_png(p), int(d.resolution), str(d.downsample))
+        for p in library_paths(config)
+    ]
+    levels = sky_lib.SkyLevels.from_images(small)
+    if write:
+        levels.save(path)
+    return levels
+
+
+def read_sky(config, workdir) -> sky_lib.SkyLevels | None:
+    """The sky levels a trained ``data.sky`` ``draw`` run saved (sampling)."""
+    if sky_lib.mode(config.data) == "keep":
+        return None
+    path = Path(workdir) / sky_lib.SKY_FILE
+    if not path.is_file():
+        raise ValueError(f"{path}: missing; a run with data.sky='draw' writes it when it starts")
+    return sky_lib.SkyLevels.load(path)
+
+
 def stats_frechet(config, sample_fn, library=None) -> float:
     """``sample_fn(key, n) -> [n, r, r]`` intensities; the distance to the real set."""
     n = int(config.eval_generated)
@@ -125,9 +157,15 @@ class GeneratorTask:
 
     best_metric = "eval_stats_frechet"
     library = None  # a SourceLibrary once prepare_workdir ran; None: the ``sources`` upscaler
+    sky = None  # data.sky 'draw': the SkyLevels the generator draws from (sky.json)
 
     def prepare_workdir(self, workdir, is_main: bool) -> None:
         self.library = workdir_library(self.config, workdir, write=is_main)
+        self.sky = workdir_sky(self.config, workdir, write=is_main)
+
+    def read_workdir(self, workdir) -> None:
+        """What sampling needs from a trained run's workdir besides checkpoints."""
+        self.sky = read_sky(self.config, workdir)
 
     def stats_frechet(self, sample_fn) -> float:
         return stats_frechet(self.config, sample_fn, self.library)

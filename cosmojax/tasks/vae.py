@@ -131,6 +131,11 @@ class VAETask(generated.GeneratorTask, Task):
         self.model = vae_models.build(config.model, config.data.resolution, self.dtype)
         self.latent_dim = int(config.model.latent_dim)
         intensity.check(config.data.intensity_map, config.data.intensity_scale)
+        if config.data.get("sky", "keep") != "keep":
+            raise ConfigError(
+                f"data.sky: a VAE models each image with its sky ('keep'), "
+                f"got {config.data.sky!r} ('draw' is for GAN runs)"
+            )
         m = config.model
         if m.likelihood not in vae_models.LIKELIHOODS:
             raise ConfigError(
