@@ -27,6 +27,6 @@ def get_config():
     c.model.frozen = True
     c.model.size = 32
     c.model.ndf = 64
-    c.model.d_norm = "layer"  # the GAN's model.d_norm
+    c.model.d_norm = "none"  # the GAN's model.d_norm (configs/gan.py: none)
     c.model.head_width = 100
     return c

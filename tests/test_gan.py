@@ -150,7 +150,7 @@ def test_training_resumes_exactly_and_samples(tiny_data, tmp_path):
         g.encode(imgs)
 
 
-@pytest.mark.parametrize("d_norm", ["batch", "layer"])
+@pytest.mark.parametrize("d_norm", ["batch", "layer", "none"])
 def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path, d_norm):
     cli.train(tiny_gan_config(tiny_data, num_steps=3, **{"model.d_norm": d_norm}), tmp_path / "gan")
     config = tiny_config("gan_scorer", tiny_data, num_steps=4, **{"model.size": 16, "model.ndf": 4})
@@ -166,6 +166,15 @@ def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path, d_norm
     s = scoring.load(tmp_path / "critic")
     scores = s.score(np.zeros((2, 50, 50), np.uint8))
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 8))
+
+
+def test_critic_scorer_defaults_fit_the_default_gan():
+    """``configs/gan_scorer.py`` on a ``configs/gan.py`` run needs no flags."""
+    from configs import gan, gan_scorer
+
+    g, s = gan.get_config(), gan_scorer.get_config()
+    assert (s.model.size, s.data.resolution) == (g.data.resolution,) * 2
+    assert (s.model.ndf, s.model.d_norm) == (g.model.ndf, g.model.d_norm)
 
 
 SUBPROCESS = """
