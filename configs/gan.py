@@ -47,7 +47,7 @@ def get_config():
     c.data.augment = True  # random flips and quarter turns of the real images
     c.data.intensity_map = "log"
     c.data.intensity_scale = 0.02
-    c.data.sky = "keep"  # or "draw": learn sky-free images, draw the sky from the data's levels
+    c.data.sky = "draw"  # learn sky-free images, draw the sky from the data's levels; or "keep"
     c.data.library_images = 500  # training images whose sources the upscaler uses (stamps)
     c.optimizer.learning_rate = 2e-4
     c.optimizer.b1 = 0.5

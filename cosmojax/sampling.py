@@ -70,7 +70,13 @@ class Generator:
 
     def decode_float(self, z) -> np.ndarray:
         """Intensities in [0, 1], float32 ``[N, r, r]``."""
-        z = jnp.asarray(z, jnp.float32).reshape(-1, self.latent_dim)
+        z = jnp.asarray(z, jnp.float32)
+        if z.ndim not in (1, 2) or z.shape[-1] != self.latent_dim:
+            raise ValueError(
+                f"latents: expected [N, {self.latent_dim}] or [{self.latent_dim}] "
+                f"(latent_dim of this {self.kind} run), got shape {tuple(z.shape)}"
+            )
+        z = z.reshape(-1, self.latent_dim)
         return np.asarray(self._decode(self.params, self.model_state, z))[..., 0]
 
     def decode(self, z) -> np.ndarray:

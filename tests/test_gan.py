@@ -145,7 +145,7 @@ def test_training_resumes_exactly_and_samples(tiny_data, tmp_path):
     g = sampling.load(tmp_path / "a")
     imgs = g.sample(jax.random.PRNGKey(0), 3)
     assert imgs.shape == (3, 16, 16) and imgs.dtype == np.uint8 and g.kind == "gan"
-    assert g.interpolate(np.zeros(8), np.ones(8), 4).shape == (4, 16, 16)
+    assert g.interpolate(np.zeros(g.latent_dim), np.ones(g.latent_dim), 4).shape == (4, 16, 16)
     with pytest.raises(NotImplementedError, match="not supported for GANs"):
         g.encode(imgs)
 

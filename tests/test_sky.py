@@ -33,7 +33,7 @@ def test_subtract_removes_each_images_own_sky():
 
 
 def test_the_gan_sees_real_images_less_their_sky():
-    c = tiny_config("gan", "unused")
+    c = tiny_config("gan", "unused", **{"data.sky": "keep"})
     x = jnp.asarray(_images())
     keep = np.asarray(gan_task.to_tanh_range(x, c.data))
     assert not np.allclose(keep[1], keep[0])  # the grey sky shows
@@ -107,6 +107,8 @@ def test_a_gan_run_draws_its_sky_from_the_training_images(tiny_data, tmp_path):
     grey = g.decode_float(np.concatenate([z[:, :8], np.full((4, 1), 9.0)], 1))
     np.testing.assert_allclose(grey, np.minimum(empty + 2 / 255, 1.0), atol=1e-6)
     assert g.sample(jax.random.PRNGKey(0), 3).shape == (3, 16, 16)
+    with pytest.raises(ValueError, match=r"expected \[N, 9\]"):
+        g.decode(z[:, :8])  # the generator's own latent size is not enough
 
     (w / sky_lib.SKY_FILE).unlink()
     with pytest.raises(ValueError, match="sky.json"):
