@@ -50,15 +50,15 @@ def mode(data_cfg) -> str:
     return m
 
 
-def levels_of(images) -> np.ndarray:
-    """Per-image sky level of intensities ``[N, H, W]`` or ``[N, H, W, 1]``: the minimum."""
-    x = np.asarray(images, np.float32)
-    return x.reshape(x.shape[0], -1).min(axis=1)
+def levels_of(images):
+    """Per-image sky level (the minimum) of intensities ``[N, H, W]`` or
+    ``[N, H, W, 1]``, NumPy or JAX."""
+    return images.reshape(images.shape[0], -1).min(axis=1)
 
 
 def subtract(x):
     """Intensities ``[N, H, W, C]`` (jnp or np) less each image's sky level."""
-    return x - x.min(axis=(1, 2, 3), keepdims=True)
+    return x - levels_of(x)[:, None, None, None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +69,7 @@ class SkyLevels:
 
     @classmethod
     def from_images(cls, images) -> SkyLevels:
-        levels = np.sort(levels_of(images))
+        levels = np.sort(levels_of(np.asarray(images, np.float32)))
         if not len(levels):
             raise ValueError("SkyLevels: no images to take sky levels from")
         return cls(levels)

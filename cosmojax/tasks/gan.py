@@ -253,19 +253,19 @@ class GANTask(generated.GeneratorTask, Task):
             m.get("g_upsample", "transpose"),
             float(m.get("g_margin", 0.0)),
         )
+        group = int(m.get("mbstd_group", 0))
         self.discriminator = gan_models.Discriminator(
             size,
             m.ndf,
             parallel.AXIS,
             self.dtype,
             norm=m.d_norm,
-            mbstd_group=int(m.get("mbstd_group", 0)),
+            mbstd_group=group,
         )
         if m.loss not in LOSSES:
             raise ConfigError(f"model.loss: expected one of {LOSSES}, got {m.loss!r}")
         if m.loss == "wgan_gp" and m.d_norm == "batch":
             raise ConfigError("model.d_norm: a WGAN-GP critic needs 'layer' or 'none', not 'batch'")
-        group = int(m.get("mbstd_group", 0))
         per_critic = config.batch_size // (m.n_critic * jax.device_count())
         per_eval = config.eval_batch_size // jax.device_count()
         if group and (per_critic % group or per_eval % group):

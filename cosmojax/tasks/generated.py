@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 from cosmojax import upscale as upscale_lib
-from cosmojax.data import layout, pipeline, resample, sources
+from cosmojax.data import layout, pipeline, sources
 from cosmojax.data import sky as sky_lib
 from cosmojax.evaluation import metrics
 
@@ -110,22 +110,17 @@ def workdir_library(config, workdir, write: bool = True):
     return library
 
 
-def workdir_sky(config, workdir, write: bool = True) -> sky_lib.SkyLevels | None:
+def workdir_sky(config, workdir, train_images, write: bool = True) -> sky_lib.SkyLevels | None:
     """With ``data.sky`` ``draw``: the sky levels of the run's training images,
-    ``workdir/sky.json`` if it exists, else taken from the model-resolution
-    images of :func:`library_paths` (the library's images) and (``write``)
-    saved there. ``None`` with ``keep``."""
+    ``workdir/sky.json`` if it exists, else taken from ``train_images()`` (the
+    model-resolution training split, as the train step sees it) and
+    (``write``) saved there. ``None`` with ``keep``."""
     if sky_lib.mode(config.data) == "keep":
         return None
     path = Path(workdir) / sky_lib.SKY_FILE
     if path.is_file():
         return sky_lib.SkyLevels.load(path)
-    d = config.data
-    small = [
-        resample.prepare_image(layout.read_png(p), int(d.resolution), str(d.downsample))
-        for p in library_paths(config)
-    ]
-    levels = sky_lib.SkyLevels.from_images(small)
+    levels = sky_lib.SkyLevels.from_images(train_images())
     if write:
         levels.save(path)
     return levels
@@ -161,7 +156,7 @@ class GeneratorTask:
 
     def prepare_workdir(self, workdir, is_main: bool) -> None:
         self.library = workdir_library(self.config, workdir, write=is_main)
-        self.sky = workdir_sky(self.config, workdir, write=is_main)
+        self.sky = workdir_sky(self.config, workdir, lambda: self.train.images, write=is_main)
 
     def read_workdir(self, workdir) -> None:
         """What sampling needs from a trained run's workdir besides checkpoints."""
