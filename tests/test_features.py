@@ -101,3 +101,65 @@ def test_a_new_definition_prepares_a_new_copy(monkeypatch):
     assert name != tfds_builder.CilCosmologyConfig(resolution=16).name
     monkeypatch.setattr(features, "VERSION", features.VERSION + 1)
     assert tfds_builder.CilCosmologyConfig(resolution=16, with_stats=True).name != name
+
+
+def gaussian_sky(size, sources, sigma=3.0):
+    """float image of Gaussian sources ``(y, x, total flux)`` on 0."""
+    yy, xx = np.mgrid[:size, :size]
+    img = np.zeros((size, size))
+    for cy, cx, f in sources:
+        img += (
+            f / (2 * np.pi * sigma**2) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * sigma**2))
+        )
+    return img
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0])  # the whole-image and the sparse path
+def test_photometry_recovers_total_fluxes(fraction, monkeypatch):
+    monkeypatch.setattr(features, "DENSE_FRACTION", fraction)
+    truth = [(30, 30, 400.0), (30, 100, 1500.0), (100, 60, 6000.0)]
+    img = np.clip(np.rint(gaussian_sky(140, truth)), 0, 255).astype(np.uint8)
+    cat = features.photometry(features.Sky(img))
+    assert cat["sigma"] == 0 and len(cat["flux"]) == 3
+    order = np.argsort(cat["flux"])
+    np.testing.assert_allclose(
+        cat["flux"][order], [f for *_, f in truth], rtol=0.01, atol=30
+    )  # rounding
+    np.testing.assert_allclose(cat["y"][order], [y for y, *_ in truth], atol=0.5)
+    # the isophote at 5 counts loses the wings of the faintest source
+    iso = np.sort(features.catalogue(features.Sky(img))["flux"])
+    assert iso[0] < 0.8 * 400
+    # two sources in one extent share its flux by their detected cores
+    pair = np.clip(np.rint(gaussian_sky(80, [(40, 32, 2000.0), (40, 46, 2000.0)])), 0, 255)
+    flux = features.photometry(features.Sky(pair.astype(np.uint8)))["flux"]
+    assert len(flux) == 2 and flux.sum() == pytest.approx(4000, rel=0.03)
+    assert flux[0] == pytest.approx(flux[1], rel=0.05)
+
+
+def test_photometry_on_a_noisy_sky():
+    rng = np.random.default_rng(0)
+    sky = gaussian_sky(300, [(150, 150, 8000.0)]) + rng.normal(0, 10, (300, 300))
+    img = np.clip(np.rint(sky), 0, 255).astype(np.uint8)  # noise clipped at 0, as a sensor does
+    levels = features.Sky(img).level_counts
+    assert features._sky_noise(levels)[1] == 0  # the MAD sees the clipped half only
+    assert features.sky_sigma(levels)[1] == pytest.approx(10, rel=0.1)
+    cat = features.photometry(features.Sky(img))
+    assert cat["sigma"] >= features.NOISELESS
+    assert len(cat["flux"]) == 1 and cat["flux"][0] == pytest.approx(8000, rel=0.15)
+    v = dict(zip(features.NAMES, features.image_features(img), strict=True))
+    assert v["sky_sigma"] == pytest.approx(10, rel=0.1) and v["detections"] == pytest.approx(np.log10(2))
+
+
+def test_clustering_separates_clumps_from_a_uniform_field():
+    grid = [(y, x, 2000.0) for y in range(20, 300, 40) for x in range(20, 300, 40)]
+    rng = np.random.default_rng(1)
+    clumps = [(70 + rng.normal(0, 12), 70 + rng.normal(0, 12), 2000.0) for _ in range(25)]
+    clumps += [(230 + rng.normal(0, 12), 220 + rng.normal(0, 12), 2000.0) for _ in range(24)]
+    got = {}
+    for name, src in (("grid", grid), ("clumps", clumps)):
+        img = np.clip(np.rint(gaussian_sky(300, src, sigma=1.5)), 0, 255).astype(np.uint8)
+        v = dict(zip(features.NAMES, features.image_features(img), strict=True))
+        got[name] = v
+    for g in features.CELLS:
+        assert got["grid"][f"cells_dispersion_{g}"] < 0 < got["clumps"][f"cells_dispersion_{g}"]
+    assert got["clumps"]["nearest_neighbour"] < got["grid"]["nearest_neighbour"] - 0.3
