@@ -5,8 +5,10 @@
 Same machinery and loss (L1) as the paper's scorer. Each image's statistics at
 full resolution (1000x1000: intensity histogram, power spectrum to the pixel
 scale, peak counts, source catalogue, source sizes, saturation, background and
-sky noise; cosmojax/evaluation/features.py) are computed once when its PNG is
-decoded for preparation, and stored beside the 128x128 area-resampled image.
+sky noise, and a photometric catalogue: the cumulative counts of sources above
+each total flux and the clustering of the detections;
+cosmojax/evaluation/features.py) are computed once when its PNG is decoded for
+preparation, and stored beside the 128x128 area-resampled image.
 The model adds differentiable statistics of the 128x128 image at three scales
 and a small CNN on it, fused by an MLP (cosmojax/models/scorer.py). Random
 flips and rotations, AdamW with a cosine schedule.
