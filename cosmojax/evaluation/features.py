@@ -17,6 +17,10 @@ works only where the sky is, so a 1000x1000 image costs milliseconds:
 * the intensity histogram comes from the 256 level counts;
 * the power spectrum needs one real FFT of the whole image.
 
+Version 2 of the vector adds a photometric catalogue (:func:`photometry`: total
+fluxes of detections, found on a noisy sky after smoothing), its cumulative
+counts and the clustering of its detections; only the scorer reads those.
+
 :func:`image_features` is the fixed-length vector (names in :data:`NAMES`)
 stored beside each prepared image; :data:`VERSION` names its definition, and
 the prepared copies that hold it carry the version in their name, so a change
