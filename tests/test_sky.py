@@ -89,8 +89,9 @@ def test_a_gan_run_draws_its_sky_from_the_training_images(tiny_data, tmp_path):
     w = tmp_path / "g"
     cli.train(c, w)
     # the levels are those of the training split, as the train step sees it
-    train = gan_task.GANTask(c).train
-    assert len(train) < len(gan_task.GANTask(c).dataset())  # not the validation images
+    task = gan_task.GANTask(c)
+    train = task.train
+    assert len(train) < len(task.dataset())  # not the validation images
     saved = sky_lib.SkyLevels.load(w / sky_lib.SKY_FILE).levels
     np.testing.assert_array_equal(saved, np.sort(train.images.reshape(len(train), -1).min(1)))
 

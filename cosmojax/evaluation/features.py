@@ -82,6 +82,7 @@ class Sky:
         self.background = int(image.min())
         self.index = np.flatnonzero(image > self.background)
         self.above = image.ravel()[self.index].astype(np.int32) - self.background
+        self._labels: dict[float, tuple[np.ndarray, np.ndarray, int]] = {}
 
     def dense(self, count: int) -> bool:
         """Whether ``count`` pixels are too many for the sparse operations."""
@@ -96,7 +97,14 @@ class Sky:
 
     def label(self, threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
         """8-connected components of the pixels above background + ``threshold``:
-        ``(which of self.index, component number from 0 of each, count)``."""
+        ``(which of self.index, component number from 0 of each, count)``;
+        computed once per threshold (the catalogue and the photometry share them)."""
+        threshold = float(threshold)
+        if threshold not in self._labels:
+            self._labels[threshold] = self._label(threshold)
+        return self._labels[threshold]
+
+    def _label(self, threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
         keep = np.flatnonzero(self.above > threshold)
         if self.dense(len(keep)):
             labels, n = ndimage.label(self.image > self.background + threshold, structure=_EIGHT)
@@ -104,8 +112,11 @@ class Sky:
         return (keep, *_connected(self.index[keep], self.image.shape))
 
     def count(self, threshold: float) -> int:
-        """The number of those components (whole-image labelling where many)."""
-        if self.dense(int(np.count_nonzero(self.above > threshold))):
+        """The number of those components (whole-image labelling where many,
+        unless :meth:`label` has them already)."""
+        if float(threshold) not in self._labels and self.dense(
+            int(np.count_nonzero(self.above > threshold))
+        ):
             return int(ndimage.label(self.image > self.background + threshold, _EIGHT)[1])
         return self.label(threshold)[2]
 
@@ -247,14 +258,17 @@ def _evaluation_part(sky: Sky, cat: dict) -> dict[str, np.ndarray]:
     }
 
 
+def _level_quantile(counts: np.ndarray, q: float) -> int:
+    """The first level at which the cumulative count reaches ``q`` of the total."""
+    cdf = np.cumsum(counts)
+    return int(np.searchsorted(cdf, q * cdf[-1]))
+
+
 def _sky_noise(levels: np.ndarray) -> tuple[float, float]:
     """(median level, 1.4826 x the median absolute deviation) from level counts."""
-    cdf = np.cumsum(levels)
-    half = cdf[-1] / 2.0
-    median = int(np.searchsorted(cdf, half))
+    median = _level_quantile(levels, 0.5)
     dev = np.bincount(np.abs(np.arange(256) - median), weights=levels, minlength=256)
-    mad = int(np.searchsorted(np.cumsum(dev), half))
-    return float(median), 1.4826 * mad
+    return float(median), 1.4826 * _level_quantile(dev, 0.5)
 
 
 def _extra(sky: Sky, cat: dict) -> np.ndarray:
@@ -309,9 +323,8 @@ def sky_sigma(levels: np.ndarray) -> tuple[float, float]:
     """(median level, one-sided robust noise ``(q75 - median) / 0.6745``) from level
     counts: the usual Gaussian sigma where the noise is symmetric, and still right
     where it is clipped at the floor (0 counts), which zeroes the MAD."""
-    cdf = np.cumsum(levels) / levels.sum()
-    median = int(np.searchsorted(cdf, 0.5))
-    return float(median), (int(np.searchsorted(cdf, 0.75)) - median) / 0.6745
+    median = _level_quantile(levels, 0.5)
+    return float(median), (_level_quantile(levels, 0.75) - median) / 0.6745
 
 
 DETECT = 5.0  # a detection: counts above the sky (noise-free), or sigmas of the smoothed sky
