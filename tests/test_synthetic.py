@@ -104,3 +104,19 @@ def test_score_distribution_follows_the_real_histogram():
     assert 1.5 < scores.mean() < 2.0
     assert 1.3 < np.median(scores) < 1.8
     assert 0.85 < scores.std() < 1.3
+
+
+def test_parameters_are_those_each_image_was_drawn_with(tiny_data):
+    params = synthetic.parameters(labeled=12, scored=48, query=8, seed=7)
+    ids, scores = layout.read_csv(tiny_data / "scored.csv")
+    q_ids, q_scores = layout.read_csv(tiny_data.parent / "query_truth.csv")
+    l_ids, labels = layout.read_csv(tiny_data / "labeled.csv")
+    assert set(params) == set(ids) | set(q_ids) | set(l_ids)
+    for i, score in zip([*ids, *q_ids], [*scores, *q_scores], strict=True):
+        p = params[i]
+        if p is None:
+            assert score <= synthetic.PHOTO_MAX_SCORE
+        else:
+            assert synthetic.to_score(synthetic.raw_quality(p)) == pytest.approx(score, abs=1e-9)
+    clean = [params[i] is not None and not params[i].corruptions for i in l_ids]
+    assert clean == [bool(v) for v in labels]

@@ -423,17 +423,33 @@ def make_ids(total: int, seed: int) -> list[str]:
     return [str(1_000_000 + int(v)) for v in rng.choice(9_000_000, size=total, replace=False)]
 
 
+def _draw(seed: int, split: str, index: int, kind: str):
+    """``(parameters or None for a photograph, the rng that goes on to render)``."""
+    rng = np.random.default_rng([seed, SPLIT_CODE[split], index + 1])
+    return (None if kind == "photo" else sample_cosmology(rng, kind)), rng
+
+
 def make_image(seed: int, split: str, index: int, kind: str) -> tuple[np.ndarray, float]:
     """Renders one image; returns (uint8 [1000, 1000], target: label or score)."""
-    rng = np.random.default_rng([seed, SPLIT_CODE[split], index + 1])
-    if kind == "photo":
+    params, rng = _draw(seed, split, index, kind)
+    if params is None:
         img, frac = render_photo(rng)
         return img, 0.0 if split == "labeled" else PHOTO_MAX_SCORE * (frac - 0.35) / 0.65
-    params = sample_cosmology(rng, kind)
     img = render_cosmology(params, rng)
     if split == "labeled":
         return img, 1.0 if kind == "clean" else 0.0
     return img, to_score(raw_quality(params))
+
+
+def parameters(
+    labeled: int = 1200, scored: int = 9600, query: int = 1200, seed: int = 0
+) -> dict[str, CosmologyParams | None]:
+    """The drawn parameters of every image of the set :func:`generate` writes with
+    these arguments, by id (None for a natural photograph). For diagnostics on
+    the synthetic set only (what a scorer could know at best); nothing trains on them."""
+    counts = {"labeled": labeled, "scored": scored, "query": query}
+    jobs, _ = _plan(counts, seed, Path("."), NATIVE)
+    return {job[4]: _draw(*job[:4])[0] for job in jobs}
 
 
 def _work(job):
