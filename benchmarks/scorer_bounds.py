@@ -10,7 +10,8 @@ is the query MAE of one such fit:
 
 * ``statistics``: the statistics alone (``boosted_trees_fullres`` there);
 * ``statistics+<name>``: plus the true value of one input of the score, the
-  soft count of bright sources (``n_bright``) or a corruption's strength;
+  soft count of bright sources (``n_bright``) or the strength of a corruption
+  that the score penalises (density acts only through the count);
 * ``statistics+corruptions``: plus every corruption strength;
 * ``statistics+n_bright_except_noisy``: plus the true soft count, left missing
   on images with noise strength >= :data:`NOISY` (sky sigma >= 10 counts);
@@ -40,7 +41,8 @@ import scorer_quality as sq  # noqa: E402
 
 from cosmojax.data import sources, synthetic  # noqa: E402
 
-CORRUPTIONS = ("noise", "blur", "gain", "artifacts", "clustering", "pixelation", "density")
+PENALISED = tuple(c for c, (_, weight) in synthetic.CORRUPTIONS.items() if weight > 0)
+CORRUPTIONS = (*PENALISED, *(c for c in synthetic.CORRUPTIONS if c not in PENALISED))
 COLUMNS = ("photo", "n_bright", *CORRUPTIONS)
 NOISY = 0.3  # noise strength from which the soft count is withheld
 
@@ -60,8 +62,6 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--max_iter", type=int, default=1500)
     args = ap.parse_args(argv)
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
     train, _, query, truth = sq.data_at(128, stats=True)
     table = parameter_table()
     truth_tr = np.stack([table[i] for i in train.ids])
@@ -77,18 +77,12 @@ def main(argv=None):
             b = np.where(truth_q[:, [noise]] >= NOISY, np.nan, b)
         if with_stats:
             a, b = np.c_[stats_tr, a], np.c_[stats_q, b]
-        model = HistGradientBoostingRegressor(
-            loss="absolute_error",
-            max_iter=args.max_iter,
-            learning_rate=0.05,
-            early_stopping=False,
-            random_state=0,
-        )
-        return round(sq.mae(model.fit(a, train.targets).predict(b), truth), 4)
+        model = sq.trees(args.max_iter).fit(a, train.targets)
+        return round(sq.mae(model.predict(b), truth), 4)
 
     t0 = time.perf_counter()
     rows = {"statistics": fit([])}
-    for c in ("n_bright", *CORRUPTIONS[:-1]):
+    for c in ("n_bright", *PENALISED):
         rows[f"statistics+{c}"] = fit([c])
     rows["statistics+corruptions"] = fit(list(CORRUPTIONS))
     rows["statistics+n_bright_except_noisy"] = fit(["n_bright"], noisy_missing=True)
