@@ -235,8 +235,9 @@ def test_cli_keeps_the_traceback_of_programming_errors(error):
 
 
 def test_cli_reports_a_bad_config_value_in_one_line(tiny_data, tmp_path):
-    config = tiny_config("scorer", tiny_data, **{"optimizer.name": "sgd"})
-    with pytest.raises(SystemExit, match="error: optimizer.name: expected 'adam' or 'adamw'"):
+    config = tiny_config("scorer", tiny_data, **{"optimizer.name": "rmsprop"})
+    expected = "error: optimizer.name: expected 'adam', 'adamw' or 'sgd', got 'rmsprop'"
+    with pytest.raises(SystemExit, match=expected):
         with cli.user_errors():
             cli.train(config, tmp_path / "run")
 

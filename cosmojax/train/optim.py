@@ -1,4 +1,11 @@
-"""Optimizers from config: Adam(W) with an optional schedule and gradient clipping."""
+"""Optimizers from config: Adam(W), or plain SGD, with an optional schedule and
+gradient clipping.
+
+``sgd`` (no momentum, no per-coordinate scaling) makes a step's update a fixed
+multiple of the gradient: the tests that compare runs whose sums are ordered
+differently (1 against 4 devices, 1 against 2 processes) use it, since Adam
+turns a last-bit difference in a near-zero gradient into a step of the size
+of the learning rate."""
 
 from __future__ import annotations
 
@@ -36,8 +43,10 @@ def build(cfg, num_steps: int) -> tuple[optax.GradientTransformation, callable]:
         tx = optax.adamw(
             lr_fn, b1=cfg.b1, b2=cfg.b2, eps=cfg.get("eps", 1e-8), weight_decay=cfg.weight_decay
         )
+    elif cfg.name == "sgd":
+        tx = optax.sgd(lr_fn)
     else:
-        raise ConfigError(f"optimizer.name: expected 'adam' or 'adamw', got {cfg.name!r}")
+        raise ConfigError(f"optimizer.name: expected 'adam', 'adamw' or 'sgd', got {cfg.name!r}")
     if cfg.get("grad_clip_norm", 0.0):
         tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip_norm), tx)
     return tx, lr_fn
