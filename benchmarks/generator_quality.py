@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cosmojax.evaluation import real as real_lib
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
@@ -42,10 +44,10 @@ def evaluate_generators(args) -> dict:
         print(f"skipping {n}: no checkpoints in {runs / n}", file=sys.stderr)
     scorer_dir = Path(args.scorer_workdir or runs / "stats_scorer")
     scorer = scoring.load(scorer_dir) if (scorer_dir / "checkpoints").is_dir() else None
-    real = evaluate.load_real("", 2 * args.num)
+    real = real_lib.load_real("", 2 * args.num)
     half = len(real) // 2
     real_a, real_b = (
-        evaluate.at_resolution(x, args.resolution) for x in (real[:half], real[half:])
+        real_lib.at_resolution(x, args.resolution) for x in (real[:half], real[half:])
     )
     side = evaluate.real_side(real_a, real_b, scorer)  # once, for every generator
     table = {}
@@ -54,7 +56,7 @@ def evaluate_generators(args) -> dict:
         library = round_trip_library(res, how)
         for name, lib in (("sources", None), ("stamps", library)):
             small = round_trip(real[half:], res, how, lib)
-            gen = evaluate.at_resolution(small, args.resolution)
+            gen = real_lib.at_resolution(small, args.resolution)
             m = evaluate.compare(real_a, real_b, gen, scorer, real=side)
             table[f"real_round_trip_{res}{how}_{name}"] = row(
                 f"the real side's own images, 1000 -> {res} by {how} -> 1000 "
@@ -76,11 +78,11 @@ def evaluate_generators(args) -> dict:
 def round_trip(images, resolution: int, downsample: str, library=None) -> np.ndarray:
     """Real images reduced to a generator's representation and upscaled back, as
     ``cosmojax.generate`` upscales a sample: the floor of any generator of it."""
+    from cosmojax import upscale
     from cosmojax.data import resample
-    from cosmojax.tasks import generated
 
     small = np.stack([resample.prepare_image(im, resolution, downsample) for im in images])
-    return generated.full_size(small, downsample, library=library)
+    return upscale.full_size(small, downsample=downsample, library=library)
 
 
 def round_trip_library(resolution: int, downsample: str):
@@ -157,9 +159,7 @@ def main():
 def _real_summary(num: int, catalog) -> dict:
     """The real label-1 images' median component counts and maximum, and the
     fraction of them that reach 255 (a mean, as in each generator's row)."""
-    from cosmojax import evaluate
-
-    real = evaluate.load_real("", num, seed=1)
+    real = real_lib.load_real("", num, seed=1)
     summaries = [catalog.image_summary(im) for im in real]
     out = {
         f"median_{k}": float(np.median([s[k] for s in summaries]))

@@ -42,7 +42,7 @@ def make_data(tmp: Path) -> str:
 
 def trial(task: str, data: str, tmp: Path, kills: int, seed: int) -> dict:
     """An uninterrupted run and a run killed ``kills`` times, compared."""
-    from cosmojax import chaos
+    from tests import chaos
 
     over = chaos.trial_overrides(task, data, **STEPS)
     ref, run = tmp / f"{task}_ref", tmp / f"{task}_killed"
@@ -69,8 +69,8 @@ def main():
     p.add_argument("--data_dir", default="")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
-    from cosmojax import chaos
-    from cosmojax.cli import quiet_logs
+    from cosmojax.console import quiet_logs
+    from tests import chaos
 
     quiet_logs()
     results = {}

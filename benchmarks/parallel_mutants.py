@@ -27,18 +27,10 @@ MUTANTS = [
     (
         "M1",
         "gradients not averaged: each device applies its own shard's",
-        "cosmojax/tasks/scorer.py",
-        "loss, parts, grads = parallel.pmean((loss, parts, grads))",
-        "loss, parts = parallel.pmean((loss, parts))",
-        [SCORER],
-    ),
-    (
-        "M1g",
-        "the GAN critic's gradients not averaged",
-        "cosmojax/tasks/gan.py",
-        "value, grads, d_real, d_fake = parallel.pmean((value, grads, d_real, d_fake))",
-        "value, d_real, d_fake = parallel.pmean((value, d_real, d_fake))",
-        [GAN],
+        "cosmojax/train/step.py",
+        "grads, values = parallel.pmean((grads, values))",
+        "values = parallel.pmean(values)",
+        [SCORER, GAN],
     ),
     (
         "M2",

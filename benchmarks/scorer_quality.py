@@ -195,7 +195,7 @@ def main():
     stats_config = importlib.import_module("configs.scorer_stats").get_config()
     stats_resolution = stats_config.data.resolution
     default_labeled = stats_config.model.labeled_weight
-    from cosmojax.cli import quiet_logs
+    from cosmojax.console import quiet_logs
 
     quiet_logs()
     work = Path(args.workdir)

@@ -309,7 +309,7 @@ def main():
     p.add_argument("--jax_only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     models = [m for m in args.models.split(",") if m]
-    from cosmojax.cli import quiet_logs
+    from cosmojax.console import quiet_logs
 
     quiet_logs()
     import jax

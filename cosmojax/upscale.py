@@ -57,8 +57,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import io
-import os
 import zipfile
 from pathlib import Path
 
@@ -66,8 +64,10 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage, spatial
 
+from cosmojax import files
 from cosmojax.data import resample
-from cosmojax.data.synthetic import KNEE, soft_saturate  # the sensor's, as the data's
+from cosmojax.data.augment import dihedral
+from cosmojax.data.sensor import KNEE, soft_saturate
 
 METHODS = ("stamps", "sources", "bicubic", "bilinear", "nearest")
 LIBRARY_FILE = "sources.npz"
@@ -214,15 +214,9 @@ SKY_SIGMAS = 3.0  # stamps: a peak is a source above this many robust sds of the
 
 
 def turn(a: np.ndarray, t: int) -> np.ndarray:
-    """One of the eight symmetries of the square (``t`` in 0..7) applied to ``a``'s
-    last two axes: flip rows (bit 0), flip columns (bit 1), transpose (bit 2)."""
-    if t & 1:
-        a = a[..., ::-1, :]
-    if t & 2:
-        a = a[..., :, ::-1]
-    if t & 4:
-        a = np.swapaxes(a, -1, -2)
-    return a
+    """Symmetry ``t`` of the square (:func:`cosmojax.data.augment.dihedral`) on
+    ``a``'s last two axes."""
+    return dihedral(a, t, axes=(-2, -1))
 
 
 def _turn_point(y: float, x: float, y_max: float, x_max: float, t: int) -> tuple[float, float]:
@@ -274,7 +268,7 @@ def _keys(hoods: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def _block_edges(size: int, resolution: int) -> np.ndarray:
-    return np.append(resample._block_starts(size, resolution), size)
+    return np.append(resample.block_starts(size, resolution), size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -390,14 +384,9 @@ class SourceLibrary:
 
     def save(self, path) -> None:
         """Writes ``path`` (npz) atomically."""
-        path = Path(path)
-        buf = io.BytesIO()
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         fields["image_size"] = -1 if self.image_size is None else self.image_size
-        np.savez_compressed(buf, version=LIBRARY_VERSION, **fields)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, path)
+        files.atomic_savez(path, compressed=True, version=LIBRARY_VERSION, **fields)
 
     @classmethod
     def load(cls, path) -> SourceLibrary:
@@ -497,6 +486,27 @@ def load_library(workdir) -> SourceLibrary | None:
     """The source library a training run wrote into ``workdir``, or None."""
     path = Path(workdir) / LIBRARY_FILE
     return SourceLibrary.load(path) if path.is_file() else None
+
+
+def full_size(
+    small,
+    size: int = 1000,
+    *,
+    downsample: str,
+    library: SourceLibrary | None = None,
+    method: str | None = None,
+) -> np.ndarray:
+    """Model-resolution images ``[N, r, r]`` (uint8, or intensities in [0, 1]) ->
+    uint8 ``[N, size, size]``, as ``cosmojax.generate`` writes them: ``method``
+    defaults to the run's (:func:`default_method`).
+
+    >>> full_size(np.zeros((2, 16, 16), np.float32), 64, downsample="area").shape
+    (2, 64, 64)
+    """
+    method = method or default_method(library, size)
+    return np.stack(
+        [upscale(im, size, method, downsample=downsample, library=library) for im in small]
+    ).reshape(-1, size, size)
 
 
 def upscale(

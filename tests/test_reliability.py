@@ -13,11 +13,12 @@ import time
 
 import pytest
 
-from cosmojax import chaos, cli, configlib, locks
+from cosmojax import cli, configlib, locks
 from cosmojax.data import layout
 from cosmojax.train import checkpoint as ckpt_lib
 from cosmojax.train import loop
 from cosmojax.train import metrics as metrics_lib
+from tests import chaos
 from tests.helpers import tiny_config
 
 REPO = chaos.REPO

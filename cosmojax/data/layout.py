@@ -28,12 +28,13 @@ import logging
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from cosmojax.files import atomic_write_text  # noqa: F401  (layout's writers use it)
 
 SPLITS = ("labeled", "scored", "query")
 TARGET_SPLITS = ("labeled", "scored")
@@ -236,20 +237,6 @@ def write_png(path: Path | str, image: np.ndarray, compress_level: int = 1):
     if image.dtype != np.uint8 or image.ndim != 2:
         raise ValueError(f"write_png expects uint8 [H, W], got {image.dtype} {image.shape}")
     Image.fromarray(image, mode="L").save(path, format="PNG", compress_level=compress_level)
-
-
-def atomic_write_text(path: Path | str, text: str):
-    """Writes a text file via a temporary file and rename, so no partial file is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def format_csv(ids: Sequence[str], values: Iterable[float], header=CSV_HEADER, digits=10) -> str:

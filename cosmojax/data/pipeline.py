@@ -44,10 +44,6 @@ class Split:
     def __len__(self):
         return len(self.ids)
 
-    @property
-    def resolution(self) -> int:
-        return int(self.images.shape[-1])
-
     def take(self, index) -> Split:
         return Split(
             self.ids[index],
@@ -141,7 +137,6 @@ class IndexSampler:
     n: int
     batch_size: int
     seed: int = 0
-    shuffle: bool = True
 
     def __post_init__(self):
         if self.n < self.batch_size:
@@ -153,8 +148,6 @@ class IndexSampler:
 
     @functools.lru_cache(maxsize=2)  # noqa: B019 (the sampler is small and immutable)
     def permutation(self, epoch: int) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.n)
         return np.random.default_rng([self.seed, epoch]).permutation(self.n)
 
     def global_indices(self, step: int) -> np.ndarray:
@@ -199,7 +192,6 @@ def train_dataset(
     num_steps: int | None = None,
     process_index: int | None = None,
     process_count: int | None = None,
-    shuffle: bool = True,
 ):
     """tf.data.Dataset of this host's share of the global batches ``start_step, ...``.
 
@@ -209,7 +201,7 @@ def train_dataset(
     import tensorflow as tf
 
     p, count = _host(process_index, process_count)
-    sampler = IndexSampler(len(data), batch_size, seed, shuffle)
+    sampler = IndexSampler(len(data), batch_size, seed)
     b = batch_size // count
     with tf.device("/cpu:0"):  # gathers run in TF's thread pool, without the GIL
         images = tf.Variable(data.images, trainable=False)

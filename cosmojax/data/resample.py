@@ -54,7 +54,12 @@ def area_resize(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     return np.asarray((area_matrix(w, out_w) @ rows.T).T, dtype=np.float32)
 
 
-def _block_starts(n_in: int, n_out: int) -> np.ndarray:
+def block_starts(n_in: int, n_out: int) -> np.ndarray:
+    """The first input index of each of ``n_out`` blocks that tile ``n_in``.
+
+    >>> block_starts(10, 4).tolist()
+    [0, 2, 5, 7]
+    """
     return np.floor(np.arange(n_out) * (n_in / n_out)).astype(np.int64)
 
 
@@ -73,8 +78,8 @@ def max_resize(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     h, w = x.shape
     if out_h > h or out_w > w:
         raise ValueError(f"max_resize only shrinks: {h}x{w} -> {out_h}x{out_w}")
-    rows = np.maximum.reduceat(x, _block_starts(h, out_h), axis=0)
-    return np.maximum.reduceat(rows, _block_starts(w, out_w), axis=1).astype(np.float32)
+    rows = np.maximum.reduceat(x, block_starts(h, out_h), axis=0)
+    return np.maximum.reduceat(rows, block_starts(w, out_w), axis=1).astype(np.float32)
 
 
 DOWNSAMPLE = {"area": area_resize, "max": max_resize}

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cosmojax import files
 from cosmojax.configlib import ConfigError
 
 MODES = ("keep", "draw")
@@ -83,10 +84,9 @@ class SkyLevels:
 
     def save(self, path: str | os.PathLike) -> None:
         """Written whole or not at all (a temporary file, then renamed)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"version": VERSION, "levels": self.levels.tolist()}))
-        os.replace(tmp, path)
+        files.atomic_write_text(
+            path, json.dumps({"version": VERSION, "levels": self.levels.tolist()})
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SkyLevels:

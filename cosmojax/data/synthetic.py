@@ -76,6 +76,7 @@ from scipy.special import gammaln
 
 from cosmojax.data import layout
 from cosmojax.data.resample import area_resize
+from cosmojax.data.sensor import KNEE, soft_saturate
 
 NATIVE = layout.IMAGE_SIZE
 SPLIT_CODE = {"labeled": 1, "scored": 2, "query": 3}
@@ -83,7 +84,6 @@ PHOTO_FRACTION = 0.08  # natural photographs among scored/query images
 PHOTO_MAX_SCORE = 0.0075
 LABELED_POSITIVE_FRACTION = 1000 / 1200
 BRIGHT_FLUX = 160.0  # a bright source, for the score: total flux above 160 counts (blur keeps flux)
-KNEE = 200.0  # soft saturation knee; the asymptote is 255
 
 # Real scored.csv: counts per 0.5-wide bin from 0 (the last bin ends at the max 6.25).
 REAL_SCORE_BIN_COUNTS = (1532, 738, 2515, 1848, 1007, 795, 572, 294, 175, 80, 34, 7, 3)
@@ -303,12 +303,6 @@ def _add_stamp(canvas, x, y, radius, fn):
         return
     yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     canvas[y0:y1, x0:x1] += fn(xx - x, yy - y).astype(np.float32)
-
-
-def soft_saturate(x: np.ndarray) -> np.ndarray:
-    """Identity below the knee, then a smooth approach to 255."""
-    over = np.maximum(x - KNEE, 0.0)
-    return np.where(x > KNEE, KNEE + (255.0 - KNEE) * np.tanh(over / (255.0 - KNEE)), x)
 
 
 def render_cosmology(p: CosmologyParams, rng: np.random.Generator) -> np.ndarray:

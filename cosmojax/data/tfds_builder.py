@@ -2,8 +2,10 @@
 
 Real data and the synthetic default go through this one builder, so the code
 that reads real data is the tested code. It is constructed directly (never
-looked up by name) and the GCS mirror is disabled, so preparation makes no
-network access at all.
+looked up by name) and its download config forbids the GCS mirror
+(``try_download_gcs=False``; TFDS also keeps GCS off by default), so
+preparation makes no network access at all. Nothing here changes TFDS's
+module state.
 
 Where downsampling happens: at preparation, once per resolution. Each PNG is
 decoded once per resolution, area-resampled (:mod:`cosmojax.data.resample`)
@@ -34,12 +36,10 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow_datasets as tfds
-from tensorflow_datasets.core.utils import gcs_utils
 
 from cosmojax import locks
 from cosmojax.data import layout, resample, sources
 
-gcs_utils._is_gcs_disabled = True  # never probe the public GCS mirror
 VERSION = "1.0.0"
 
 

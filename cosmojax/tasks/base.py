@@ -7,6 +7,7 @@ import functools
 import jax
 import numpy as np
 
+from cosmojax.configlib import ConfigError
 from cosmojax.data import pipeline
 from cosmojax.train import optim, parallel
 
@@ -32,7 +33,17 @@ class Task:
 
     def check_data(self) -> None:
         """Raises a clear error when the data cannot serve this config (called
-        before a training run writes anything)."""
+        before a training run writes anything): here, a training split smaller
+        than one global batch."""
+        n, batch = len(self.train), int(self.config.batch_size)
+        if n < batch:
+            raise ConfigError(
+                f"batch_size {batch} is larger than the {n} training images of "
+                f"{self.config.data.dir or 'the default data set'} ({self.data_description}); "
+                f"lower --config.batch_size to at most {n} or add images"
+            )
+
+    data_description = "the training side of the split"
 
     @functools.cached_property
     def splits(self) -> tuple[pipeline.Split, pipeline.Split]:

@@ -25,14 +25,14 @@ import optax
 from cosmojax import images as images_lib
 from cosmojax.configlib import ConfigError
 from cosmojax.data import augment as augment_lib
-from cosmojax.data import intensity, pipeline
+from cosmojax.data import intensity
 from cosmojax.data import sky as sky_lib
 from cosmojax.models import gan as gan_models
 from cosmojax.tasks import generated
 from cosmojax.tasks.base import Task
-from cosmojax.tasks.vae import training_images
 from cosmojax.train import optim, parallel
 from cosmojax.train import state as state_lib
+from cosmojax.train import step as step_lib
 from cosmojax.train.state import TrainState
 
 LOSSES = ("bce", "wgan_gp")
@@ -101,15 +101,10 @@ def d_step(
     (value, (d_stats, d_real, d_fake)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         params["d"]
     )
-    value, grads, d_real, d_fake = parallel.pmean((value, grads, d_real, d_fake))
-    updates, opt_d = tx_d.update(grads, opt_d, params["d"])
-    new_d = optax.apply_updates(params["d"], updates)
-    metrics = {
-        "d_loss": value,
-        "d_real": d_real,
-        "d_fake": d_fake,
-        "d_grad_norm": optax.tree.norm(grads),
-    }
+    new_d, opt_d, (value, d_real, d_fake), grad_norm = step_lib.apply_mean(
+        tx_d, params["d"], opt_d, grads, (value, d_real, d_fake)
+    )
+    metrics = {"d_loss": value, "d_real": d_real, "d_fake": d_fake, "d_grad_norm": grad_norm}
     return {**params, "d": new_d}, {**stats, "d": d_stats}, opt_d, metrics
 
 
@@ -127,10 +122,8 @@ def g_step(params, stats, opt_g, fake, g_vjp, real=None, *, d_apply, tx_g, loss)
 
     (value, d_stats), dfake = jax.value_and_grad(loss_fn, has_aux=True)(fake)
     (grads,) = g_vjp(dfake)
-    value, grads = parallel.pmean((value, grads))
-    updates, opt_g = tx_g.update(grads, opt_g, params["g"])
-    new_g = optax.apply_updates(params["g"], updates)
-    metrics = {"g_loss": value, "g_grad_norm": optax.tree.norm(grads)}
+    new_g, opt_g, value, grad_norm = step_lib.apply_mean(tx_g, params["g"], opt_g, grads, value)
+    metrics = {"g_loss": value, "g_grad_norm": grad_norm}
     return {**params, "g": new_g}, {**stats, "d": d_stats}, opt_g, metrics
 
 
@@ -302,9 +295,6 @@ class GANTask(generated.GeneratorTask, Task):
         self.eval_step = functools.partial(
             eval_step, d_apply=self.discriminator.apply, data_cfg=config.data
         )
-
-    def dataset(self) -> pipeline.Split:
-        return training_images(self.config)
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution

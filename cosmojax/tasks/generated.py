@@ -32,6 +32,7 @@ from cosmojax import upscale as upscale_lib
 from cosmojax.data import layout, pipeline, sources
 from cosmojax.data import sky as sky_lib
 from cosmojax.evaluation import metrics
+from cosmojax.evaluation import real as real_lib
 
 EVAL_KEY = 20181  # the sample's key: the same images' latents at every evaluation
 
@@ -40,24 +41,8 @@ EVAL_KEY = 20181  # the sample's key: the same images' latents at every evaluati
 def real_vectors(data_dir: str, n: int) -> tuple[np.ndarray, int]:
     """Statistics vectors of ``n`` label-1 images (a fixed choice) at their own
     size, and that size (1000 for the CIL data)."""
-    from cosmojax import evaluate
-
-    real = evaluate.load_real(data_dir, n, seed=0)
+    real = real_lib.load_real(data_dir, n, seed=0)
     return metrics.stat_vectors(metrics.image_statistics(real)), int(real.shape[-1])
-
-
-def full_size(
-    small: np.ndarray, downsample: str, size: int = layout.IMAGE_SIZE, library=None
-) -> np.ndarray:
-    """Model-resolution intensities in [0, 1] -> uint8 images as ``generate`` writes
-    them (:func:`cosmojax.upscale.default_method`)."""
-    method = upscale_lib.default_method(library, size)
-    return np.stack(
-        [
-            upscale_lib.upscale(im, size, method, downsample=downsample, library=library)
-            for im in small
-        ]
-    )
 
 
 def library_paths(config) -> list[Path]:
@@ -141,7 +126,7 @@ def stats_frechet(config, sample_fn, library=None) -> float:
     n = int(config.eval_generated)
     real, size = real_vectors(config.data.dir, n)
     small = np.asarray(sample_fn(jax.random.PRNGKey(EVAL_KEY), n))
-    big = full_size(small, config.data.downsample, size, library)
+    big = upscale_lib.full_size(small, size, downsample=config.data.downsample, library=library)
     gen = metrics.stat_vectors(metrics.image_statistics(big))
     return float(metrics.frechet(real, gen))
 
@@ -151,8 +136,22 @@ class GeneratorTask:
     statistics Fréchet distance, and the workdir's source library."""
 
     best_metric = "eval_stats_frechet"
+    data_description = (
+        "label-1 labeled and scored at or above data.score_threshold, training side of the split"
+    )
     library = None  # a SourceLibrary once prepare_workdir ran; None: the ``sources`` upscaler
     sky = None  # data.sky 'draw': the SkyLevels the generator draws from (sky.json)
+
+    def dataset(self) -> pipeline.Split:
+        """Label-1 ``labeled`` images plus ``scored`` images at or above
+        ``data.score_threshold``: the images a generator learns."""
+        d = self.config.data
+        labeled = pipeline.load_split(d.dir, "labeled", d.resolution, d.downsample)
+        scored = pipeline.load_split(d.dir, "scored", d.resolution, d.downsample)
+        return pipeline.Split.concat(
+            labeled.take(labeled.targets == 1),
+            scored.take(scored.targets >= d.score_threshold),
+        )
 
     def prepare_workdir(self, workdir, is_main: bool) -> None:
         self.library = workdir_library(self.config, workdir, write=is_main)

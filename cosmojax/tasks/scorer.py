@@ -19,6 +19,7 @@ from cosmojax.tasks.base import Task
 from cosmojax.train import checkpoint as ckpt_lib
 from cosmojax.train import parallel
 from cosmojax.train import state as state_lib
+from cosmojax.train import step as step_lib
 from cosmojax.train.state import TrainState
 
 
@@ -61,13 +62,13 @@ def train_step(
         return l1 + labeled_weight * bce, {"score_l1": l1, "label_bce": bce}
 
     (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    loss, parts, grads = parallel.pmean((loss, parts, grads))
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params, opt_state, (loss, parts), grad_norm = step_lib.apply_mean(
+        tx, state.params, state.opt_state, grads, (loss, parts)
+    )
     metrics = {
         "loss": loss,
         **parts,
-        "grad_norm": optax.tree.norm(grads),
+        "grad_norm": grad_norm,
         "param_norm": optax.tree.norm(params),
     }
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
@@ -160,6 +161,7 @@ class ScorerTask(Task):
         """The statistics depend on the image size: the training images must have
         the size the scorer declares (``model.stats_image_size``), which scoring
         then requires of every image."""
+        super().check_data()
         if not self.with_stats:
             return
         from PIL import Image

@@ -8,18 +8,19 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from cosmojax import files
 from cosmojax import images as images_lib
 from cosmojax.configlib import ConfigError
 from cosmojax.data import augment as augment_lib
-from cosmojax.data import intensity, pipeline
+from cosmojax.data import intensity
 from cosmojax.models import vae as vae_models
 from cosmojax.tasks import generated
 from cosmojax.tasks.base import Task
 from cosmojax.train import metrics as metrics_lib
 from cosmojax.train import parallel
 from cosmojax.train import state as state_lib
+from cosmojax.train import step as step_lib
 from cosmojax.train.state import TrainState
 
 EVAL_SEED = 20180  # the eval noise is fixed, so validation losses are comparable
@@ -79,9 +80,9 @@ def train_step(
         return objective, (elbo.mean(), nll.mean(), kl.mean())
 
     (objective, (elbo, nll, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    objective, elbo, nll, kl, grads = parallel.pmean((objective, elbo, nll, kl, grads))
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params, opt_state, (objective, elbo, nll, kl), grad_norm = step_lib.apply_mean(
+        tx, state.params, state.opt_state, grads, (objective, elbo, nll, kl)
+    )
     metrics = {
         "loss": objective,
         "neg_elbo": elbo,
@@ -89,7 +90,7 @@ def train_step(
         "kl": kl,
         "kl_weight": beta,
         "recon_loglik": -nll,
-        "grad_norm": optax.tree.norm(grads),
+        "grad_norm": grad_norm,
     }
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
@@ -108,17 +109,6 @@ def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int, data_cfg, 
             "kl": jnp.sum(m * kl),
             "count": jnp.sum(m),
         }
-    )
-
-
-def training_images(config) -> pipeline.Split:
-    """Label-1 ``labeled`` images plus ``scored`` images at or above the threshold."""
-    d = config.data
-    labeled = pipeline.load_split(d.dir, "labeled", d.resolution, d.downsample)
-    scored = pipeline.load_split(d.dir, "scored", d.resolution, d.downsample)
-    return pipeline.Split.concat(
-        labeled.take(labeled.targets == 1),
-        scored.take(scored.targets >= config.data.score_threshold),
     )
 
 
@@ -155,9 +145,6 @@ class VAETask(generated.GeneratorTask, Task):
             train_step, tx=self.tx, augment=bool(config.data.augment), **common
         )
         self.eval_step = functools.partial(eval_step, **common)
-
-    def dataset(self) -> pipeline.Split:
-        return training_images(self.config)
 
     def init_state(self, rng) -> TrainState:
         r = self.config.data.resolution
@@ -314,11 +301,7 @@ def latent_prior_path(workdir, step: int) -> Path:
 
 def save_latent_prior(workdir, step: int, prior: dict) -> None:
     """Writes the fitted latent prior of ``step`` (atomically: temp file, rename)."""
-    path = latent_prior_path(workdir, step)
-    path.parent.mkdir(exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **prior)
-    tmp.replace(path)
+    files.atomic_savez(latent_prior_path(workdir, step), **prior)
 
 
 def load_latent_prior(workdir, step: int) -> dict | None:

@@ -80,7 +80,7 @@ def check_or_write_config(workdir: Path, config, *, write: bool = True) -> None:
                 "use another --workdir or the saved values"
             )
     elif write:
-        from cosmojax.data.layout import atomic_write_text
+        from cosmojax.files import atomic_write_text
 
         atomic_write_text(path, json.dumps(new, indent=2, sort_keys=True) + "\n")
 

@@ -28,7 +28,7 @@ class MetricWriter:
             return
         if self.path.exists():  # drop rows newer than the checkpoint we resumed from
             rows = [r for r in read_metrics(self.path) if r["step"] <= start_step]
-            from cosmojax.data.layout import atomic_write_text
+            from cosmojax.files import atomic_write_text
 
             atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in rows))
         from flax.metrics import tensorboard
