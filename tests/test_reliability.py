@@ -248,3 +248,16 @@ def test_metrics_log_drops_rows_after_the_restored_step(tmp_path):
     path.write_text("".join(json.dumps({"step": s, "x": s}) + "\n" for s in (1, 2, 3, 4)))
     metrics_lib.MetricWriter(tmp_path, start_step=2).close()
     assert [r["step"] for r in metrics_lib.read_metrics(path)] == [1, 2]
+
+
+@pytest.mark.parametrize("task", ["scorer", "vae"])
+def test_a_data_set_smaller_than_a_batch_is_refused_before_the_workdir(tiny_data, tmp_path, task):
+    config = tiny_config(task, tiny_data, batch_size=64)
+    with pytest.raises(SystemExit) as e:
+        with cli.user_errors():
+            cli.train(config, tmp_path / "run")
+    message = str(e.value)
+    assert message.startswith("error: batch_size 64 is larger than the ") and "\n" not in message
+    n = int(message.split("larger than the ")[1].split()[0])
+    assert 0 < n < 64 and "lower --config.batch_size to at most" in message
+    assert not (tmp_path / "run").exists()

@@ -118,6 +118,7 @@ def train_and_evaluate(config, workdir: str | Path, *, task) -> TrainResult:
     in ``workdir``, resuming from its latest checkpoint."""
     workdir = Path(workdir).absolute()
     is_main = jax.process_index() == 0
+    task.check_data()  # before anything is written, the workdir's lock included
     lock = locks.WorkdirLock(workdir) if is_main else contextlib.nullcontext()
     with lock, StopSignals() as stop:
         if is_main and getattr(lock, "stale_owner", None):
@@ -126,7 +127,6 @@ def train_and_evaluate(config, workdir: str | Path, *, task) -> TrainResult:
                 "lock; taking over.",
                 file=sys.stderr,
             )
-        task.check_data()  # before anything is written to the workdir
         ckpt_lib.check_or_write_config(workdir, config, write=is_main)
         task.prepare_workdir(workdir, is_main)
         ckpt = ckpt_lib.Checkpoints(
