@@ -4,8 +4,8 @@ Real data and the synthetic default go through this one builder, so the code
 that reads real data is the tested code. It is constructed directly (never
 looked up by name) and its download config forbids the GCS mirror
 (``try_download_gcs=False``; TFDS also keeps GCS off by default), so
-preparation makes no network access at all. Nothing here changes TFDS's
-module state.
+preparation makes no network access at all. TFDS's progress bars are off
+while a preparation writes to a log file, and back on after it.
 
 Where downsampling happens: at preparation, once per resolution. Each PNG is
 decoded once per resolution, area-resampled (:mod:`cosmojax.data.resample`)
@@ -175,10 +175,24 @@ def prepared_builder(
             file=sys.stderr,
             flush=True,
         )
-        with contextlib.redirect_stdout(sys.stderr):  # TFDS status lines are not output
-            builder.download_and_prepare(
+        with contextlib.redirect_stdout(sys.stderr), _bars_on_a_terminal_only():
+            builder.download_and_prepare(  # TFDS status lines are not output
                 download_config=tfds.download.DownloadConfig(
                     manual_dir=str(root), try_download_gcs=False
                 )
             )
     return builder
+
+
+@contextlib.contextmanager
+def _bars_on_a_terminal_only():
+    """TFDS's progress bars off while preparing when stderr is a log file (their
+    redraws would fill it), restored afterwards."""
+    if sys.stderr.isatty():
+        yield
+        return
+    tfds.display_progress_bar(False)
+    try:
+        yield
+    finally:
+        tfds.display_progress_bar(True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from cosmojax import console
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -107,15 +108,5 @@ def short(metrics: dict) -> str:
 
 
 def progress(start: int, total: int, desc: str, *, enabled: bool = True):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        initial=start,
-        desc=desc,
-        unit="step",
-        disable=not enabled,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        mininterval=1.0,
-    )
+    """The loop's step counter: a bar on a terminal, plain lines in a log file."""
+    return console.progress(total=total, initial=start, desc=desc, unit="step", enabled=enabled)
