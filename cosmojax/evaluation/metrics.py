@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import warnings
 
-import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
+from scipy import spatial
 
 from cosmojax.data import resample
 from cosmojax.evaluation import features
@@ -112,10 +112,13 @@ def small(images, size: int = NN_SIZE) -> np.ndarray:
 
 
 def mean_nn_distance(queries: np.ndarray, bank: np.ndarray) -> float:
-    """Mean L2 distance from each row of ``queries`` to its nearest row of ``bank``."""
-    q, b = jnp.asarray(queries), jnp.asarray(bank)
-    d2 = (q * q).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * q @ b.T
-    return float(jnp.sqrt(jnp.maximum(d2.min(1), 0.0)).mean())
+    """Mean L2 distance from each row of ``queries`` to its nearest row of ``bank``.
+
+    >>> mean_nn_distance(np.array([[0.0, 1.0], [3.0, 4.0]]), np.zeros((1, 2)))
+    3.0
+    """
+    tree = spatial.cKDTree(np.asarray(bank, np.float64))
+    return float(tree.query(np.asarray(queries, np.float64), k=1)[0].mean())
 
 
 def penultimate_features(scorer, images) -> np.ndarray:

@@ -334,12 +334,10 @@ def kl_weight(step, *, beta: float = 1.0, warmup_steps: int = 0, cycles: int = 0
     step = jnp.asarray(step, jnp.float32)
     if cycles > 0:
         period = max(float(num_steps) / cycles, 1.0)
-        ramp = jnp.minimum(jnp.mod(step, period) / (0.5 * period), 1.0)
-    elif warmup_steps > 0:
-        ramp = jnp.minimum(step / warmup_steps, 1.0)
-    else:
-        ramp = jnp.ones(())
-    return beta * ramp
+        return beta * optax.linear_schedule(0.0, 1.0, 0.5 * period)(jnp.mod(step, period))
+    if warmup_steps > 0:
+        return beta * optax.linear_schedule(0.0, 1.0, warmup_steps)(step)
+    return beta * jnp.ones(())
 
 
 def free_bits_kl(mean, logvar, free_bits: float = 0.0):
