@@ -180,7 +180,7 @@ def boosted_trees_fullres(resolution: int) -> dict:
     )
 
 
-def main():
+def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workdir", default="runs/bench")
     p.add_argument("--paper_steps", type=int, default=1350)  # 10 epochs
@@ -191,24 +191,24 @@ def main():
     p.add_argument("--labeled_weight", type=float, default=0.5, help="the labeled ablation")
     p.add_argument("--ensemble", type=int, default=3, help="seeds of the stats scorer ensemble")
     p.add_argument("--only", default="", help="comma list of rows to run")
-    args = p.parse_args()
-    stats_config = importlib.import_module("configs.scorer_stats").get_config()
-    stats_resolution = stats_config.data.resolution
-    default_labeled = stats_config.model.labeled_weight
-    from cosmojax.console import quiet_logs
+    return p.parse_args(argv)
 
-    quiet_logs()
-    work = Path(args.workdir)
-    sources.resolve_data_dir(None)
-    only = set(filter(None, args.only.split(",")))
-    rows = {}
+
+def constant_rows() -> dict:
+    """The training split's median and mean as predictions (the floor every model beats)."""
     train_split, val, q, q_truth = data_at(64)
+    rows = {}
     for stat in ("median", "mean"):
         c = float(getattr(np, stat)(train_split.targets))
         rows[f"constant_{stat}"] = {
             "val_mae": mae(np.full(len(val), c), val.targets),
             "query_mae": mae(np.full(len(q), c), q_truth),
         }
+    return rows
+
+
+def training_runs(args, default_labeled: float) -> dict:
+    """``name -> (config, steps, overrides)`` of every trained row."""
     runs = {
         "paper_cnn": ("scorer", args.paper_steps, {}),
         "stats_scorer": ("scorer_stats", args.stats_steps, {}),
@@ -230,7 +230,36 @@ def main():
             args.critic_steps,
             {"model.gan_workdir": str(Path(args.gan_workdir).absolute()), "model.frozen": False},
         )
-    for name, (config_name, steps, overrides) in runs.items():
+    return runs
+
+
+def ratios(rows: dict) -> dict:
+    """The statistics scorer against the paper CNN and the trees, where both ran."""
+    out, stats = {}, rows.get("stats_scorer", {}).get("query_mae")
+    if stats is None:
+        return out
+    if "paper_cnn" in rows:
+        out["stats_over_paper"] = stats / rows["paper_cnn"]["query_mae"]
+    if "boosted_trees" in rows:
+        out["stats_beats_boosted_trees"] = stats < rows["boosted_trees"]["query_mae"]
+    if "boosted_trees_fullres" in rows:
+        out["stats_over_fullres_trees"] = stats / rows["boosted_trees_fullres"]["query_mae"]
+    return out
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    stats_config = importlib.import_module("configs.scorer_stats").get_config()
+    from cosmojax.console import quiet_logs
+
+    quiet_logs()
+    work = Path(args.workdir)
+    sources.resolve_data_dir(None)
+    only = set(filter(None, args.only.split(",")))
+    rows = constant_rows()
+    for name, (config_name, steps, overrides) in training_runs(
+        args, stats_config.model.labeled_weight
+    ).items():
         if only and name not in only:
             continue
         seconds = train(name, config_name, work, steps, **overrides)
@@ -248,22 +277,9 @@ def main():
     if not only or "boosted_trees" in only:
         rows["boosted_trees"] = boosted_trees(args.gbt_resolution)
     if not only or "boosted_trees_fullres" in only:
-        rows["boosted_trees_fullres"] = boosted_trees_fullres(stats_resolution)
-    out = {
-        "benchmark": "scorer_quality",
-        "data": str(sources.default_synthetic_dir()),
-        "rows": rows,
-    }
-    if "paper_cnn" in rows and "stats_scorer" in rows:
-        out["stats_over_paper"] = rows["stats_scorer"]["query_mae"] / rows["paper_cnn"]["query_mae"]
-    if "boosted_trees" in rows and "stats_scorer" in rows:
-        out["stats_beats_boosted_trees"] = (
-            rows["stats_scorer"]["query_mae"] < rows["boosted_trees"]["query_mae"]
-        )
-    if "boosted_trees_fullres" in rows and "stats_scorer" in rows:
-        out["stats_over_fullres_trees"] = (
-            rows["stats_scorer"]["query_mae"] / rows["boosted_trees_fullres"]["query_mae"]
-        )
+        rows["boosted_trees_fullres"] = boosted_trees_fullres(stats_config.data.resolution)
+    data = str(sources.default_synthetic_dir())
+    out = {"benchmark": "scorer_quality", "data": data, "rows": rows, **ratios(rows)}
     print(json.dumps(out, indent=1))
 
 

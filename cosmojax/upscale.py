@@ -271,6 +271,38 @@ def _block_edges(size: int, resolution: int) -> np.ndarray:
     return np.append(resample.block_starts(size, resolution), size)
 
 
+def _cut_source(im, counts, ey, ex, y, x):
+    """The source at model pixel ``(y, x)`` of full-resolution ``counts`` (the
+    image ``im`` less its sky; ``ey``, ``ex``: block edges): ``(stamp uint8,
+    peak within it, the peak's offset in its block as fractions, saturated)``, or
+    None where the source reaches the image's border."""
+    resolution = len(ey) - 1
+    y0, x0 = ey[max(y - HOOD, 0)], ex[max(x - HOOD, 0)]
+    y1, x1 = ey[min(y + HOOD + 1, resolution)], ex[min(x + HOOD + 1, resolution)]
+    patch = counts[y0:y1, x0:x1]
+    block = counts[ey[y] : ey[y + 1], ex[x] : ex[x + 1]]
+    by, bx = np.unravel_index(np.argmax(block), block.shape)
+    py, px = by + ey[y] - y0, bx + ex[x] - x0
+    labels, _ = ndimage.label(patch > 0, structure=np.ones((3, 3), bool))
+    mask = labels == labels[py, px] if labels[py, px] else np.zeros_like(patch, bool)
+    mask[py, px] = True
+    h, w = counts.shape
+    if (
+        (y0 == 0 and mask[0].any())
+        or (x0 == 0 and mask[:, 0].any())
+        or (y1 == h and mask[-1].any())
+        or (x1 == w and mask[:, -1].any())
+    ):
+        return None
+    sl = ndimage.find_objects(mask.astype(np.int8))[0]
+    return (
+        np.rint(np.where(mask, patch, 0.0)[sl]).astype(np.uint8),
+        (py - sl[0].start, px - sl[1].start),
+        ((by + 0.5) / block.shape[0], (bx + 0.5) / block.shape[1]),
+        bool(im[y0:y1, x0:x1][mask].max() >= 255),
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class SourceLibrary:
     """Full-resolution sources of real images, keyed by their low-resolution look.
@@ -306,7 +338,6 @@ class SourceLibrary:
         resample.check_downsample(downsample)
         threshold = THRESHOLDS[downsample]
         stamps, peaks, offsets, hoods, saturated, sizes = [], [], [], [], [], set()
-        eight = np.ones((3, 3), bool)
         for im in images:
             im = np.asarray(im)
             sizes.add(im.shape)
@@ -320,32 +351,13 @@ class SourceLibrary:
             ey, ex = _block_edges(c.shape[0], resolution), _block_edges(c.shape[1], resolution)
             ys, xs = np.nonzero(local_maxima(small, threshold))
             around = _hoods(small, ys, xs)
-            h, w = c.shape
             for n, (y, x) in enumerate(zip(ys, xs, strict=True)):
-                y0, x0 = ey[max(y - HOOD, 0)], ex[max(x - HOOD, 0)]
-                y1 = ey[min(y + HOOD + 1, resolution)]
-                x1 = ex[min(x + HOOD + 1, resolution)]
-                patch = c[y0:y1, x0:x1]
-                block = c[ey[y] : ey[y + 1], ex[x] : ex[x + 1]]
-                by, bx = np.unravel_index(np.argmax(block), block.shape)
-                py, px = by + ey[y] - y0, bx + ex[x] - x0
-                labels, _ = ndimage.label(patch > 0, structure=eight)
-                mask = labels == labels[py, px] if labels[py, px] else np.zeros_like(patch, bool)
-                mask[py, px] = True
-                cut = (
-                    (y0 == 0 and mask[0].any())
-                    or (x0 == 0 and mask[:, 0].any())
-                    or (y1 == h and mask[-1].any())
-                    or (x1 == w and mask[:, -1].any())
-                )
-                if cut:  # part of it lies outside the image: pasted elsewhere it shows the cut
+                source = _cut_source(im, c, ey, ex, y, x)
+                if source is None:  # cut by the border: pasted elsewhere it shows the cut
                     continue
-                sl = ndimage.find_objects(mask.astype(np.int8))[0]
-                stamps.append(np.rint(np.where(mask, patch, 0.0)[sl]).astype(np.uint8))
-                peaks.append((py - sl[0].start, px - sl[1].start))
-                offsets.append(((by + 0.5) / block.shape[0], (bx + 0.5) / block.shape[1]))
+                for out, value in zip((stamps, peaks, offsets, saturated), source, strict=True):
+                    out.append(value)
                 hoods.append(around[n])
-                saturated.append(bool(im[y0:y1, x0:x1][mask].max() >= 255))
         if not stamps:
             raise ValueError("SourceLibrary.build: the images hold no source")
         if len(sizes) != 1 or len(set(next(iter(sizes)))) != 1:

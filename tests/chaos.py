@@ -95,6 +95,28 @@ def _progress(workdir: Path):
     return names, metrics.stat().st_size if metrics.exists() else -1
 
 
+def _wait_to_kill(proc, workdir, before, delay: float | None, timeout: float) -> None:
+    """Waits until the run in ``workdir`` has made progress past ``before``, then
+    ``delay`` seconds, or (``delay`` None) until a checkpoint is being written."""
+    start = time.perf_counter()
+    while _progress(workdir) == before and proc.poll() is None:  # wait past the imports
+        if time.perf_counter() - start > timeout:
+            proc.kill()
+            raise TimeoutError("training made no progress")
+        time.sleep(0.01)
+    if delay is None:
+        deadline = time.perf_counter() + timeout
+        while not _writing(Path(workdir) / "checkpoints") and proc.poll() is None:
+            if time.perf_counter() > deadline:
+                proc.kill()
+                raise TimeoutError("no checkpoint write seen")
+            time.sleep(0.0005)
+        return
+    deadline = time.perf_counter() + delay
+    while time.perf_counter() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+
+
 def run_with_kills(
     cmd: list[str],
     workdir,
@@ -132,23 +154,8 @@ def run_with_kills(
             if proc.returncode != 0:
                 raise RuntimeError(f"final run failed ({proc.returncode}): {err[-3000:]}")
             break
-        start = time.perf_counter()
-        while _progress(workdir) == before and proc.poll() is None:  # wait past the imports
-            if time.perf_counter() - start > timeout:
-                proc.kill()
-                raise TimeoutError("training made no progress")
-            time.sleep(0.01)
-        if attempt < mid_write:
-            deadline = time.perf_counter() + timeout
-            while not _writing(ckpt_dir) and proc.poll() is None:
-                if time.perf_counter() > deadline:
-                    proc.kill()
-                    raise TimeoutError("no checkpoint write seen")
-                time.sleep(0.0005)
-        else:
-            deadline = time.perf_counter() + rng.uniform(0.0, max_delay)
-            while time.perf_counter() < deadline and proc.poll() is None:
-                time.sleep(0.002)
+        delay = None if attempt < mid_write else rng.uniform(0.0, max_delay)
+        _wait_to_kill(proc, workdir, before, delay, timeout)
         if proc.poll() is not None:  # it finished before the kill; the next start resumes
             tally.restarts += 1
             continue

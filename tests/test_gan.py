@@ -52,18 +52,6 @@ def test_dcgan_parameter_counts_match_the_reference():
     assert out.shape == (2, 128, 128, 1)
 
 
-def generator_forward(g_apply, stats, z):
-    """``pg -> (fake, new G batch_stats)``: the train step's generator pass."""
-
-    def generate(pg):
-        fake, upd = g_apply(
-            {"params": pg, "batch_stats": stats["g"]}, z, train=True, mutable=["batch_stats"]
-        )
-        return fake, upd["batch_stats"]
-
-    return generate
-
-
 @pytest.fixture(scope="module")
 def task_and_state(tiny_data):
     task = gan_task.GANTask(tiny_gan_config(tiny_data))
@@ -78,7 +66,7 @@ def test_d_step_and_g_step_change_only_their_own_parameters(task_and_state):
     real = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)), jnp.float32)
     z = jax.random.normal(jax.random.PRNGKey(1), (4, 8))
     stats = state.model_state
-    generate = generator_forward(g_apply, stats, z)
+    generate = gan_task.generator_forward(g_apply, stats, z)
 
     fake, vjp, _ = jax.vjp(generate, state.params["g"], has_aux=True)
     pmean_free = functools.partial(jax.vmap, axis_name="data")
@@ -226,7 +214,7 @@ def test_generator_update_through_the_stored_vjp_equals_a_direct_gradient(task_a
     real = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, (4, 16, 16, 1)), jnp.float32)
     z = jax.random.normal(jax.random.PRNGKey(3), (4, 8))
     stats = state.model_state
-    generate = generator_forward(g_apply, stats, z)
+    generate = gan_task.generator_forward(g_apply, stats, z)
 
     def direct_loss(pg):
         fake, _ = generate(pg)

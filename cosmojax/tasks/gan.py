@@ -142,25 +142,34 @@ def to_tanh_range(x, data_cfg):
     return intensity.forward(x, data_cfg.intensity_map, data_cfg.intensity_scale) * 2.0 - 1.0
 
 
+def generator_forward(g_apply, stats, z):
+    """``params_g -> (fakes, G's new batch_stats)``: the step's generator pass (a
+    function of G's parameters, for its VJP)."""
+
+    def generate(params_g):
+        fake, upd = g_apply(
+            {"params": params_g, "batch_stats": stats["g"]}, z, train=True, mutable=["batch_stats"]
+        )
+        return fake, upd["batch_stats"]
+
+    return generate
+
+
 def train_step(
     state: TrainState,
     batch,
     *,
     g_apply,
-    d_apply,
-    tx_g,
-    tx_d,
+    d_update,
+    g_update,
     nz: int,
-    real_target: float,
     data_cfg,
-    loss: str = "bce",
     n_critic: int = 1,
-    gp: float = 10.0,
-    r1: float = 0.0,
     augment: bool = False,
 ):
-    """``n_critic`` critic updates, each on its own slice of the batch, then one
-    generator update on all the fakes; one generator forward pass serves both."""
+    """``n_critic`` critic updates (``d_update``: :func:`d_step` with its options),
+    each on its own slice of the batch, then one generator update (``g_update``:
+    :func:`g_step`) on all the fakes; one generator forward pass serves both."""
     real = to_tanh_range(batch["image"], data_cfg)
     keys = step_keys(state)
     if augment:
@@ -168,46 +177,18 @@ def train_step(
             parallel.example_keys(keys["augment"], real.shape[0]), real
         )
     z = parallel.example_normals(keys["z"], real.shape[0], nz)
-    stats = state.model_state
-
-    def generate(pg):
-        fake, upd = g_apply(
-            {"params": pg, "batch_stats": stats["g"]}, z, train=True, mutable=["batch_stats"]
-        )
-        return fake, upd["batch_stats"]
-
+    generate = generator_forward(g_apply, state.model_state, z)
     fake, g_vjp, g_stats = jax.vjp(generate, state.params["g"], has_aux=True)
-    stats = {**stats, "g": g_stats}
+    stats = {**state.model_state, "g": g_stats}
     params, opt_d = state.params, state.opt_state["d"]
     b = real.shape[0] // n_critic
     gp_keys = jax.random.split(keys["gp"], n_critic)
     for i in range(n_critic):
         chunk = slice(i * b, (i + 1) * b)
-        params, stats, opt_d, m_d = d_step(
-            params,
-            stats,
-            opt_d,
-            real[chunk],
-            fake[chunk],
-            gp_keys[i],
-            d_apply=d_apply,
-            tx_d=tx_d,
-            real_target=real_target,
-            loss=loss,
-            gp=gp,
-            r1=r1,
+        params, stats, opt_d, m_d = d_update(
+            params, stats, opt_d, real[chunk], fake[chunk], gp_keys[i]
         )
-    params, stats, opt_g, m_g = g_step(
-        params,
-        stats,
-        state.opt_state["g"],
-        fake,
-        g_vjp,
-        real,
-        d_apply=d_apply,
-        tx_g=tx_g,
-        loss=loss,
-    )
+    params, stats, opt_g, m_g = g_update(params, stats, state.opt_state["g"], fake, g_vjp, real)
     stats = parallel.pmean(stats)  # identical already; keeps the replicated invariant exact
     new = state.replace(
         step=state.step + 1, params=params, opt_state={"g": opt_g, "d": opt_d}, model_state=stats
@@ -224,6 +205,31 @@ def eval_step(state: TrainState, batch, *, d_apply, data_cfg):
     logits = d_apply(variables, x)
     m = batch["mask"]
     return parallel.psum({"d_real": jnp.sum(m * jax.nn.sigmoid(logits)), "count": jnp.sum(m)})
+
+
+def check_config(config) -> None:
+    """One clear error for a GAN config this task cannot train."""
+    m = config.model
+    if m.loss not in LOSSES:
+        raise ConfigError(f"model.loss: expected one of {LOSSES}, got {m.loss!r}")
+    if m.loss == "wgan_gp" and m.d_norm == "batch":
+        raise ConfigError("model.d_norm: a WGAN-GP critic needs 'layer' or 'none', not 'batch'")
+    group = int(m.get("mbstd_group", 0))
+    per_critic = config.batch_size // (m.n_critic * jax.device_count())
+    per_eval = config.eval_batch_size // jax.device_count()
+    if group and (per_critic % group or per_eval % group):
+        raise ConfigError(
+            f"model.mbstd_group: {group} must divide each device's critic batch "
+            f"({per_critic}) and evaluation batch ({per_eval})"
+        )
+    if float(m.get("r1_weight", 0.0)) and m.d_norm == "batch":
+        raise ConfigError("model.r1_weight: the R1 penalty needs d_norm 'layer' or 'none'")
+    if config.batch_size % (m.n_critic * jax.device_count()):
+        raise ConfigError(
+            f"batch_size: {config.batch_size} must split into model.n_critic={m.n_critic} "
+            f"critic batches on each of {jax.device_count()} devices"
+        )
+    intensity.check(config.data.intensity_map, config.data.intensity_scale)
 
 
 class GANTask(generated.GeneratorTask, Task):
@@ -255,41 +261,26 @@ class GANTask(generated.GeneratorTask, Task):
             norm=m.d_norm,
             mbstd_group=group,
         )
-        if m.loss not in LOSSES:
-            raise ConfigError(f"model.loss: expected one of {LOSSES}, got {m.loss!r}")
-        if m.loss == "wgan_gp" and m.d_norm == "batch":
-            raise ConfigError("model.d_norm: a WGAN-GP critic needs 'layer' or 'none', not 'batch'")
-        per_critic = config.batch_size // (m.n_critic * jax.device_count())
-        per_eval = config.eval_batch_size // jax.device_count()
-        if group and (per_critic % group or per_eval % group):
-            raise ConfigError(
-                f"model.mbstd_group: {group} must divide each device's critic batch "
-                f"({per_critic}) and evaluation batch ({per_eval})"
-            )
-        r1 = float(m.get("r1_weight", 0.0))
-        if r1 and m.d_norm == "batch":
-            raise ConfigError("model.r1_weight: the R1 penalty needs d_norm 'layer' or 'none'")
-        if config.batch_size % (m.n_critic * jax.device_count()):
-            raise ConfigError(
-                f"batch_size: {config.batch_size} must split into model.n_critic={m.n_critic} "
-                f"critic batches on each of {jax.device_count()} devices"
-            )
-        intensity.check(config.data.intensity_map, config.data.intensity_scale)
+        check_config(config)
         self.tx_g, self.lr_fn = optim.build(config.optimizer, config.num_steps)
         self.tx_d, _ = optim.build(config.optimizer, config.num_steps)
+        d_apply, loss = self.discriminator.apply, str(m.loss)
         self.train_step = functools.partial(
             train_step,
             g_apply=self.generator.apply,
-            d_apply=self.discriminator.apply,
-            tx_g=self.tx_g,
-            tx_d=self.tx_d,
+            d_update=functools.partial(
+                d_step,
+                d_apply=d_apply,
+                tx_d=self.tx_d,
+                real_target=1.0 - float(m.label_smoothing),
+                loss=loss,
+                gp=float(m.gp_weight),
+                r1=float(m.get("r1_weight", 0.0)),
+            ),
+            g_update=functools.partial(g_step, d_apply=d_apply, tx_g=self.tx_g, loss=loss),
             nz=self.nz,
-            real_target=1.0 - float(m.label_smoothing),
             data_cfg=config.data,
-            loss=str(m.loss),
             n_critic=int(m.n_critic),
-            gp=float(m.gp_weight),
-            r1=r1,
             augment=bool(config.data.augment),
         )
         self.eval_step = functools.partial(
