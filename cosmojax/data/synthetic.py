@@ -74,6 +74,7 @@ from PIL import Image
 from scipy import ndimage
 from scipy.special import gammaln
 
+from cosmojax import console
 from cosmojax.data import layout
 from cosmojax.data.resample import area_resize
 from cosmojax.data.sensor import KNEE, soft_saturate
@@ -481,10 +482,8 @@ def _plan(counts: dict, seed: int, folder: Path, size: int) -> tuple[list, dict]
 
 def _run_jobs(jobs: list, counts: dict, workers: int, desc: str, progress: bool) -> dict:
     """Renders and writes every image; returns the targets per split, in index order."""
-    from tqdm import tqdm
-
     targets = {s: np.zeros(n, np.float64) for s, n in counts.items()}
-    bar = tqdm(total=len(jobs), desc=desc, unit="img", disable=not progress, file=sys.stderr)
+    bar = console.progress(total=len(jobs), desc=desc, unit="img", enabled=progress)
     if workers > 1:
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(workers) as pool:

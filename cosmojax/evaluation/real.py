@@ -3,10 +3,9 @@ folder, read one at a time and reduced to the resolution of the comparison."""
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
+from cosmojax import console
 from cosmojax.data import layout, resample, sources
 
 
@@ -33,8 +32,6 @@ def load_real(
     """``num`` label-1 images of ``reference`` (a CIL folder; empty: the default
     synthetic set), chosen by ``seed``, each reduced to ``resolution`` as it is
     read: no more than one full-size image is held at a time."""
-    from tqdm import tqdm
-
     root = sources.resolve_data_dir(reference or None)
     _, paths, labels = layout.list_split(root, "labeled")
     chosen = [p for p, t in zip(paths, labels, strict=True) if t == 1]
@@ -42,5 +39,5 @@ def load_real(
     read = layout.read_png
     if resolution is not None:
         read = lambda p: at_resolution(layout.read_png(p)[None], resolution)[0]  # noqa: E731
-    bar = tqdm(chosen, desc="reading real", unit="img", file=sys.stderr, disable=not progress)
+    bar = console.progress(chosen, desc="reading real", unit="img", enabled=progress)
     return np.stack([read(p) for p in bar])
