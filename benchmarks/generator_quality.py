@@ -1,6 +1,14 @@
 """Generators compared on the synthetic benchmark. Prints one JSON table.
 
     python benchmarks/generator_quality.py --runs runs/bench [--num 300] [--resolution 1000]
+    python benchmarks/generator_quality.py --seeds 0,1,2 --train [--steps vae=600,gan=2500]
+
+With ``--seeds``, each generator config is trained (``--train``, where its
+workdir ``RUNS/<name>/seed<s>`` has no checkpoints yet) and evaluated on every
+seed, and ``seed_summary`` gives each metric's median and worst seed beside
+the rows; ``selection`` re-scores every kept checkpoint of each run by the
+fixed-sample statistics Fréchet distance at 64 and at 256 samples and says
+whether the chosen step changes.
 
 Evaluates the trained generators ``vae`` (the paper's MLP VAE), ``vae_conv``,
 ``gan`` and ``wgan`` found under ``--runs`` with the metrics of
@@ -34,28 +42,36 @@ from cosmojax.evaluation import real as real_lib
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def evaluate_generators(args) -> dict:
-    """Metrics of each generator workdir against one real side, computed once."""
+def real_side(args):
+    """``(real, half a, half b at args.resolution, scorer or None, real side)``:
+    what every generator is compared with, computed once."""
     from cosmojax import evaluate, scoring
 
-    runs = Path(args.runs)
-    names = [n for n in args.generators.split(",") if (runs / n / "checkpoints").is_dir()]
-    for n in set(args.generators.split(",")) - set(names):
-        print(f"skipping {n}: no checkpoints in {runs / n}", file=sys.stderr)
-    scorer_dir = Path(args.scorer_workdir or runs / "stats_scorer")
-    scorer = scoring.load(scorer_dir) if (scorer_dir / "checkpoints").is_dir() else None
     real = real_lib.load_real("", 2 * args.num)
     half = len(real) // 2
     real_a, real_b = (
         real_lib.at_resolution(x, args.resolution) for x in (real[:half], real[half:])
     )
-    side = evaluate.real_side(real_a, real_b, scorer)  # once, for every generator
+    scorer_dir = Path(args.scorer_workdir or Path(args.runs) / "stats_scorer")
+    scorer = scoring.load(scorer_dir) if (scorer_dir / "checkpoints").is_dir() else None
+    return real, real_a, real_b, scorer, evaluate.real_side(real_a, real_b, scorer)
+
+
+def evaluate_generators(args) -> dict:
+    """Metrics of each generator workdir against one real side, computed once."""
+    from cosmojax import evaluate
+
+    runs = Path(args.runs)
+    names = [n for n in args.generators.split(",") if (runs / n / "checkpoints").is_dir()]
+    for n in set(args.generators.split(",")) - set(names):
+        print(f"skipping {n}: no checkpoints in {runs / n}", file=sys.stderr)
+    real, real_a, real_b, scorer, side = real_side(args)  # once, for every generator
     table = {}
     if args.round_trip:  # what a perfect model of the representation would score
         res, how = args.round_trip_resolution, args.round_trip_downsample
         library = round_trip_library(res, how)
         for name, lib in (("sources", None), ("stamps", library)):
-            small = round_trip(real[half:], res, how, lib)
+            small = round_trip(real[len(real) // 2 :], res, how, lib)
             gen = real_lib.at_resolution(small, args.resolution)
             m = evaluate.compare(real_a, real_b, gen, scorer, real=side)
             table[f"real_round_trip_{res}{how}_{name}"] = row(
@@ -129,6 +145,113 @@ def row(what: str, m: dict, gen) -> dict:
     return r
 
 
+# How a metric's worst seed is picked: the largest, the smallest, or the one
+# furthest from the real images' value of the same statistic.
+WORST = {
+    "statistics_frechet_ratio": "max",
+    "domain_frechet": "max",
+    "memorisation_ratio": "min",
+    "median_components_above_20": "real",
+    "median_components_above_50": "real",
+    "fraction_reaching_255": "real",
+}
+
+
+def seed_summary(rows: list[dict], real: dict) -> dict:
+    """Median and worst seed of each metric of :data:`WORST` over ``rows`` (one
+    row per seed); ``real``: the real images' values (:func:`_real_summary`)."""
+    out = {}
+    for key, how in WORST.items():
+        values = [r[key] for r in rows if key in r]
+        if not values:
+            continue
+        if how == "real":
+            target = real[key]
+            worst = max(values, key=lambda v: abs(v - target))
+        else:
+            worst = max(values) if how == "max" else min(values)
+        out[key] = {"median": float(np.median(values)), "worst": float(worst), "seeds": values}
+    return out
+
+
+def seed_workdir(runs: Path, name: str, seed: int) -> Path:
+    return Path(runs) / name / f"seed{seed}"
+
+
+def train_seed(name: str, seed: int, workdir: Path, steps: int | None = None, **overrides):
+    """Trains ``configs/<name>.py`` with ``seed`` (and ``steps``) in ``workdir``,
+    keeping every evaluated checkpoint (for :func:`selection`)."""
+    import importlib
+
+    from cosmojax import cli
+
+    config = importlib.import_module(f"configs.{name}").get_config()
+    config.seed = int(seed)
+    config.keep_checkpoints = 1000
+    if steps:
+        config.num_steps = int(steps)
+        config.eval_every = config.checkpoint_every = max(int(steps) // 4, 1)
+    config.update_from_flattened_dict(overrides)
+    return cli.train(config, workdir)
+
+
+def checkpoint_steps(workdir) -> list[int]:
+    ckpts = Path(workdir) / "checkpoints"
+    return sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+
+
+def selection(workdir, sizes=(64, 256)) -> dict:
+    """Every kept checkpoint of a generator run scored as training scores it (the
+    statistics Fréchet distance of a fixed sample to as many real images) with
+    each sample size; the step each size would keep, and whether they differ."""
+    from cosmojax import sampling
+    from cosmojax.tasks import generated
+
+    frechet = {n: {} for n in sizes}
+    for step in checkpoint_steps(workdir):
+        g = sampling.load(workdir, step=step)
+        for n in sizes:
+            config = g.config.copy_and_resolve_references()
+            config.eval_generated = n
+            frechet[n][step] = generated.stats_frechet(config, g.sample_float, g.library)
+    chosen = {n: min(v, key=v.get) for n, v in frechet.items() if v}
+    return {"frechet": frechet, "chosen": chosen, "changed": len(set(chosen.values())) > 1}
+
+
+def seeds_table(args) -> dict:
+    """Per generator: a row per seed, their summary, and the checkpoint selection."""
+    from cosmojax import evaluate
+
+    runs = Path(args.runs)
+    steps = dict(kv.split("=") for kv in filter(None, args.steps.split(",")))
+    seeds = [int(s) for s in args.seeds.split(",")]
+    real, real_a, real_b, scorer, side = real_side(args)
+    real_summary = _real_summary(args.num)
+    table = {}
+    for name in args.generators.split(","):
+        rows, picks = {}, {}
+        for seed in seeds:
+            workdir = seed_workdir(runs, name, seed)
+            if args.train and not (workdir / "checkpoints").is_dir():
+                train_seed(name, seed, workdir, steps.get(name))
+            if not (workdir / "checkpoints").is_dir():
+                print(f"skipping {workdir}: no checkpoints", file=sys.stderr)
+                continue
+            gen, what = evaluate.load_generated(str(workdir), args.num, args.resolution)
+            rows[seed] = row(what, evaluate.compare(real_a, real_b, gen, scorer, real=side), gen)
+            picks[seed] = selection(workdir)
+        if rows:
+            summary = seed_summary(list(rows.values()), real_summary)
+            changed = sum(p["changed"] for p in picks.values())
+            table[name] = {
+                "seeds": rows,
+                "summary": summary,
+                "selection": picks,
+                "selection_changed_64_vs_256": f"{changed} of {len(picks)} runs",
+            }
+    return {"real_label1": real_summary, "generators": table}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", default="runs/bench")
@@ -141,24 +264,25 @@ def main():
     p.add_argument("--round_trip_resolution", type=int, default=128)
     p.add_argument("--round_trip_downsample", default="max")
     p.add_argument("--scorer_workdir", default="", help="default: RUNS/stats_scorer if trained")
+    p.add_argument("--seeds", default="", help="e.g. 0,1,2: runs RUNS/<name>/seed<s>")
+    p.add_argument("--train", action="store_true", help="with --seeds: train missing runs")
+    p.add_argument("--steps", default="", help="with --train: e.g. vae=600,gan=2500")
     args = p.parse_args()
+    head = {"benchmark": "generator_quality", "resolution": args.resolution, "num": args.num}
     with contextlib.redirect_stdout(sys.stderr):  # stdout is the JSON table
-        table = evaluate_generators(args)
-    from cosmojax.evaluation import catalog
-
-    out = {
-        "benchmark": "generator_quality",
-        "resolution": args.resolution,
-        "num": args.num,
-        "real_label1": _real_summary(args.num, catalog),
-        "generators": table,
-    }
+        if args.seeds:
+            out = {**head, **seeds_table(args)}
+        else:
+            table = evaluate_generators(args)
+            out = {**head, "real_label1": _real_summary(args.num), "generators": table}
     print(json.dumps(out, indent=1))
 
 
-def _real_summary(num: int, catalog) -> dict:
+def _real_summary(num: int) -> dict:
     """The real label-1 images' median component counts and maximum, and the
     fraction of them that reach 255 (a mean, as in each generator's row)."""
+    from cosmojax.evaluation import catalog
+
     real = real_lib.load_real("", num, seed=1)
     summaries = [catalog.image_summary(im) for im in real]
     out = {
