@@ -1,18 +1,31 @@
 # The two commands a new user needs: `make demo` and `make test`.
 # Each creates .venv and installs the package with its extras if needed.
+# On a GPU or TPU: `make ACCEL=cuda12 demo`, `make ACCEL=tpu test` (docs/accelerators.md).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+ACCEL  ?= cpu
+ifeq ($(and $(filter 1,$(words $(ACCEL))),$(filter cpu cuda12 tpu,$(ACCEL))),)
+$(error ACCEL=$(ACCEL): expected cpu, cuda12 or tpu)
+endif
+comma  := ,
+EXTRAS := test$(if $(filter-out cpu,$(ACCEL)),$(comma)$(ACCEL))
+# The other accelerators' runtime packages, removed when switching ACCEL (JAX would
+# otherwise still pick them up).
+ACCEL_PKGS_cuda12 := jax-cuda12-plugin jax-cuda12-pjrt
+ACCEL_PKGS_tpu    := libtpu
+OTHER_PKGS := $(foreach a,$(filter-out $(ACCEL),cuda12 tpu),$(ACCEL_PKGS_$(a)))
+STAMP  := $(VENV)/.installed-$(ACCEL)-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 RUNS   ?= runs/demo
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test demo bench lint clean-demo
+.PHONY: install test demo bench bench-generators lint clean-demo
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	@$(PY) -m pip uninstall -q -y $(OTHER_PKGS) 2>&1 | { grep -v 'as it is not installed' || true; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
@@ -35,22 +48,29 @@ demo: $(STAMP)
 	@echo "Done. Predictions: $(RUNS)/predictions.csv; VAE samples: $(RUNS)/vae/samples/;"
 	@echo "curves: $(RUNS)/vae/curves.png; 1000x1000 images: $(RUNS)/generated/"
 
-# The benchmarks (long on a CPU; each prints JSON). See benchmarks/RESULTS.md.
+# The benchmarks (long on a CPU; each prints JSON), with the step counts of the
+# README's tables. See benchmarks/RESULTS.md.
 bench: $(STAMP)
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS),bench]'
 	$(PY) benchmarks/data_realism.py
 	$(PY) benchmarks/pipeline.py
 	$(PY) benchmarks/upscale.py
 	$(PY) benchmarks/throughput.py --no_pipeline  # benchmarks/pipeline.py measures the input
 	$(PY) benchmarks/kill_resume.py
 	$(PY) train_vae.py --config=configs/vae.py --workdir=runs/bench/vae \
-	  --config.num_steps=1500 --config.eval_every=500 --config.checkpoint_every=500
-	$(PY) train_gan.py --config=configs/gan.py --workdir=runs/bench/gan \
-	  --config.num_steps=400 --config.eval_every=200 --config.checkpoint_every=200
-	$(PY) train_gan.py --config=configs/wgan.py --workdir=runs/bench/wgan \
-	  --config.num_steps=150 --config.eval_every=75 --config.checkpoint_every=75
-	$(PY) benchmarks/scorer_quality.py --critic_steps 500
-	$(PY) benchmarks/generator_quality.py --runs runs/bench --num 300 --generators vae,gan,wgan
+	  --config.num_steps=600 --config.eval_every=300 --config.checkpoint_every=300
+	$(PY) train_vae.py --config=configs/vae_conv.py --workdir=runs/bench/vae_conv
+	$(PY) train_gan.py --config=configs/gan.py --workdir=runs/bench/gan
+	$(PY) train_gan.py --config=configs/wgan.py --workdir=runs/bench/wgan
+	$(PY) benchmarks/scorer_quality.py --paper_steps 540 --critic_steps 500
+	$(PY) benchmarks/generator_quality.py --runs runs/bench --num 300 \
+	  --generators vae,vae_conv,gan,wgan
+
+# Every generator config on three seeds (hours on a CPU): median and worst seed.
+bench-generators: $(STAMP)
+	$(PY) -m pip install -q -e '.[$(EXTRAS),bench]'
+	$(PY) benchmarks/generator_quality.py --runs runs/bench --num 300 --seeds 0,1,2 --train \
+	  --steps vae=600 --generators vae,vae_conv,gan,wgan
 
 lint: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev]'

@@ -2,14 +2,17 @@
 
 ``python train_<task>.py --config=configs/<task>.py --workdir=DIR`` with
 ``--config.<field>=value`` overrides (unknown fields and wrong types are
-refused before any work starts) and, for multi-host runs, either
+refused before any work starts); ``--show_config`` prints the resolved config
+and exits. For several hosts, either
 ``--coordinator_address=HOST:PORT --num_processes=N --process_id=I`` or a
-cluster environment JAX recognises (SLURM, Open MPI, TPU pods).
+cluster of more than one task that the environment shows (SLURM, Open MPI, a
+Cloud TPU pod slice); ``--multihost=auto|on|off`` decides (see ``init_distributed``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import sys
@@ -23,6 +26,18 @@ _DONE = False
 _DEFAULT_CONFIG = ""
 
 
+MULTIHOST_MODES = ("auto", "on", "off")
+_FLAGS = (  # the training scripts' own flags
+    "config",
+    "workdir",
+    "show_config",
+    "multihost",
+    "coordinator_address",
+    "num_processes",
+    "process_id",
+)
+
+
 def _define(default_config: str):
     global _DONE, _DEFAULT_CONFIG
     if _DONE:
@@ -32,27 +47,169 @@ def _define(default_config: str):
         "config", default_config, "Training config file.", lock_config=True
     )
     flags.DEFINE_string(
-        "workdir", None, "Run directory: checkpoints, metrics, samples.", required=True
+        "workdir", None, "Run directory: checkpoints, metrics, samples (required to train)."
+    )
+    flags.DEFINE_bool(
+        "show_config", False, "Print the resolved config (after --config.* overrides) and exit."
+    )
+    flags.DEFINE_enum(
+        "multihost",
+        "auto",
+        MULTIHOST_MODES,
+        "Several hosts. auto: start JAX's multi-host runtime when --coordinator_address is "
+        "given or the environment shows a cluster of more than one task (SLURM, Open MPI, a "
+        "Cloud TPU pod slice); on: always start it (fail if no cluster is found); off: run "
+        "one process, even inside a cluster allocation.",
     )
     flags.DEFINE_string("coordinator_address", None, "Multi-host: HOST:PORT of process 0.")
     flags.DEFINE_integer("num_processes", None, "Multi-host: number of processes.")
     flags.DEFINE_integer("process_id", None, "Multi-host: index of this process.")
+    for name in _FLAGS:  # listed by --help, not only by --helpfull
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
     _DONE = True
 
 
-def init_distributed(coordinator_address=None, num_processes=None, process_id=None):
-    """Starts JAX's multi-controller runtime when asked to (flags or cluster env)."""
+_LOOKED_FOR = (
+    "SLURM_NTASKS/SLURM_STEP_NUM_TASKS, OMPI_COMM_WORLD_SIZE, "
+    "TPU_PROCESS_ADDRESSES/TPU_WORKER_HOSTNAMES, a Cloud TPU VM's worker list"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """A cluster the environment shows: where it was read, its number of tasks and
+    how its processes are started so that JAX can join them."""
+
+    name: str
+    tasks: int
+    hint: str
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise SystemExit(f"error: {name}={value!r}: expected a number of tasks")
+    return int(value)
+
+
+def _ompi() -> Cluster | None:
+    n = _env_int("OMPI_COMM_WORLD_SIZE")
+    hint = "start the processes with Open MPI 4's mpirun (JAX reads OMPI_MCA_orte_hnp_uri, "
+    hint += "which Open MPI 5 does not set: there give the three flags)"
+    return None if n is None else Cluster(f"Open MPI (OMPI_COMM_WORLD_SIZE={n})", n, hint)
+
+
+def _slurm() -> Cluster | None:
+    # A step's own task count wins over the allocation's (srun -n1 inside salloc -n4).
+    hint = "start one process per task with srun (JAX reads SLURM_JOB_ID, SLURM_STEP_NODELIST, "
+    hint += "SLURM_PROCID, SLURM_LOCALID)"
+    for name in ("SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"):
+        n = _env_int(name)
+        if n is not None:
+            return Cluster(f"SLURM ({name}={n})", n, hint)
+    return None
+
+
+def _tpu_env() -> Cluster | None:
+    """A TPU pod slice the environment lists (GKE; the variables JAX reads first)."""
+    for name in ("TPU_PROCESS_ADDRESSES", "TPU_WORKER_HOSTNAMES"):
+        hosts = [h for h in os.environ.get(name, "").split(",") if h.strip()]
+        if hosts:
+            slices = _env_int("MEGASCALE_NUM_SLICES") or 1
+            where = f"TPU pod slice ({name} lists {len(hosts)} hosts"
+            where += f", MEGASCALE_NUM_SLICES={slices})" if slices > 1 else ")"
+            hint = "install libtpu on every worker (the tpu extra) and run the same command on each"
+            return Cluster(where, len(hosts) * slices, hint)
+    return None
+
+
+def _cloud_tpu_vm() -> Cluster | None:
+    """A Cloud TPU VM's worker list, from its metadata server, as JAX reads it. Asked only
+    where JAX found TPU chips and libtpu on this machine (no network probe elsewhere)."""
+    from jax._src import cloud_tpu_init
+
+    if not getattr(cloud_tpu_init, "running_in_cloud_tpu_vm", False):
+        return None
+    if "TPU_SKIP_MDS_QUERY" in os.environ:
+        return None
+    from jax._src.clusters import cloud_tpu_cluster
+
+    tpu = cloud_tpu_cluster.GceTpuCluster
+    try:
+        n = tpu.get_process_count() if tpu.is_env_present() else None
+    except Exception as e:  # noqa: BLE001  any failure of the metadata server
+        raise SystemExit(
+            f"error: Cloud TPU VM: cannot read its worker list from the metadata server "
+            f"({_one_line(e)}); give --multihost=off for one host, or --coordinator_address, "
+            "--num_processes and --process_id"
+        ) from None
+    hint = "run the same command on every worker of the slice"
+    return None if n is None else Cluster(f"Cloud TPU VM ({n} workers)", n, hint)
+
+
+def find_cluster() -> Cluster | None:
+    """The cluster the environment shows, in JAX's order of detection; None if none."""
+    return _ompi() or _slurm() or _tpu_env() or _cloud_tpu_vm()
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    text = text if len(text) <= 400 else text[:397] + "..."
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def init_distributed(
+    coordinator_address=None, num_processes=None, process_id=None, multihost="auto"
+):
+    """Starts JAX's multi-controller runtime (``jax.distributed.initialize``) when
+    ``multihost`` says so: ``auto`` with explicit flags or a cluster of more than one
+    task (``find_cluster``), ``on`` always (a clear error if neither is there),
+    ``off`` never. Returns where the processes were found, or None for one process.
+    A process that cannot join the others ends with one line; it never trains alone."""
+    if multihost not in MULTIHOST_MODES:
+        raise SystemExit(f"error: --multihost={multihost}: expected auto, on or off")
+    given = {
+        "coordinator_address": coordinator_address,
+        "num_processes": num_processes,
+        "process_id": process_id,
+    }
+    explicit = {k: v for k, v in given.items() if v is not None}
+    if multihost == "off":
+        if explicit:
+            named = ", ".join(f"--{k}" for k in explicit)
+            raise SystemExit(f"error: --multihost=off runs one process; drop {named}")
+        return None
+    cluster = None if explicit else find_cluster()
+    if not explicit and multihost == "auto" and (cluster is None or cluster.tasks <= 1):
+        return None
+    if not explicit and cluster is None:
+        raise SystemExit(
+            f"error: --multihost=on: no cluster found (looked for {_LOOKED_FOR}); "
+            "give --coordinator_address, --num_processes and --process_id"
+        )
+    if cluster:
+        return _join(cluster.name, cluster.hint + "; or give --multihost=off to run one process")
+    named = " ".join(f"--{k}={v}" for k, v in explicit.items())
+    hint = "every process needs the same --coordinator_address and --num_processes"
+    return _join(named, hint + " and its own --process_id", **explicit)
+
+
+def _join(where: str, hint: str, **explicit) -> str:
+    """``jax.distributed.initialize`` (JAX fills what ``explicit`` leaves out from the
+    environment); any failure ends the program with one line naming ``where``."""
     import jax
 
-    cluster = any(int(os.environ.get(v, "1")) > 1 for v in ("SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE"))
-    if coordinator_address or cluster:
-        # Only the CPU backend reads this; it lets CPU processes run collectives (tests).
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        jax.distributed.initialize(
-            coordinator_address=coordinator_address,
-            num_processes=num_processes,
-            process_id=process_id,
-        )
+    # Only the CPU backend reads this; it lets CPU processes run collectives (tests).
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(**explicit)
+    except Exception as e:  # noqa: BLE001  whatever stops this process from joining
+        raise SystemExit(
+            f"error: {where}: cannot join the other processes ({_one_line(e)}); {hint}"
+        ) from None
+    return where
 
 
 _QUIET = (  # library messages that say nothing actionable to a user of this project
@@ -108,6 +265,11 @@ def train(config, workdir):
 def run(argv):
     del argv
     f = flags.FLAGS
+    if f.show_config:
+        print(f.config, end="")
+        return
+    if not f.workdir:
+        sys.exit("error: --workdir is required (the run directory), unless --show_config")
     quiet_logs()
     try:
         import tensorflow as tf
@@ -115,7 +277,7 @@ def run(argv):
         tf.config.set_visible_devices([], "GPU")  # TF only feeds data; the accelerator is JAX's
     except (ImportError, RuntimeError):
         pass
-    init_distributed(f.coordinator_address, f.num_processes, f.process_id)
+    init_distributed(f.coordinator_address, f.num_processes, f.process_id, f.multihost)
     with user_errors():
         train(f.config, f.workdir)
 
