@@ -315,14 +315,12 @@ def load_latent_prior(workdir, step: int) -> dict | None:
 
 def plot_curves(workdir) -> Path:
     """``workdir/curves.png``: -ELBO, reconstruction log-likelihood and KL per step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     rows = [r for r in metrics_lib.read_metrics(workdir) if "train_loss" in r]
     steps = [r["step"] for r in rows]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    fig = Figure(figsize=(13, 3.6))
+    axes = fig.subplots(1, 3)
     for ax, key, title in zip(
         axes,
         ("train_loss", "train_recon_loglik", "train_kl"),
@@ -336,5 +334,4 @@ def plot_curves(workdir) -> Path:
     fig.tight_layout()
     path = Path(workdir) / "curves.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
