@@ -44,7 +44,7 @@ demo: $(STAMP)
 	$(PY) train_vae.py --config=configs/vae.py --workdir=$(RUNS)/vae \
 	  --config.num_steps=600 --config.eval_every=300 --config.checkpoint_every=300
 	rm -rf $(RUNS)/generated
-	$(PY) -m cosmojax.generate --workdir $(RUNS)/vae --num 4 --size 1000 --out $(RUNS)/generated
+	$(PY) -m cosmojax.generate --workdir $(RUNS)/vae --num 4 --size 1000 --images $(RUNS)/generated
 	@echo "Done. Predictions: $(RUNS)/predictions.csv; VAE samples: $(RUNS)/vae/samples/;"
 	@echo "curves: $(RUNS)/vae/curves.png; 1000x1000 images: $(RUNS)/generated/"
 

@@ -21,6 +21,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 import cosmojax.data  # noqa: F401  (TensorFlow's environment defaults, before TF loads)
+from cosmojax.training import train  # noqa: F401  (cli.train: the scripts' and tests' entry)
 
 _DONE = False
 _DEFAULT_CONFIG = ""
@@ -252,14 +253,6 @@ def _exit_on(*errors):
         yield
     except errors as e:
         sys.exit(f"error: {e}")
-
-
-def train(config, workdir):
-    """Builds the task that ``config`` describes and trains it in ``workdir``."""
-    from cosmojax import tasks
-    from cosmojax.train import loop
-
-    return loop.train_and_evaluate(config, workdir, task=tasks.build(config))
 
 
 def run(argv):

@@ -1,65 +1,71 @@
 """Evaluates generated images against real ones; writes metrics.json and plots.
 
-    python -m cosmojax.evaluate --generated FOLDER_OR_WORKDIR --reference DATA \\
+    python -m cosmojax.evaluate (--workdir RUN | --images FOLDER) --data_dir DATA \\
         --scorer_workdir SDIR --out REPORT_DIR [--num 500] [--resolution 1000]
 
-``--generated``: a folder of PNGs, or a VAE/GAN workdir (``--num`` images are
-sampled and upscaled to 1000x1000 first). ``--reference``: a CIL-layout folder
-(empty: the default synthetic set); its label-1 images are the real set, split
+The generated images: ``--workdir``, a VAE/GAN training workdir (``--num``
+images are sampled and upscaled to 1000x1000 first, as ``cosmojax.generate``
+writes them), or ``--images``, a folder of PNGs (the first ``--num`` by name).
+``--generated FOLDER_OR_WORKDIR``, the old flag, still works.
+``--data_dir``: a CIL-layout folder (empty: the default synthetic set;
+``--reference`` is its old name); its label-1 images are the real set, split
 into two disjoint halves for the real-vs-real scale and for memorisation.
 Statistics are computed at ``--resolution`` (1000 = full size). The metrics
 are defined in :mod:`cosmojax.evaluation.metrics`.
 
 Writes ``REPORT_DIR/metrics.json`` and ``histogram.png``, ``power_spectrum.png``
 (with a ratio panel), ``peak_counts.png``, ``source_counts.png`` and
-``samples.png`` (real and generated side by side).
+``samples.png`` (real and generated side by side). From Python,
+:func:`evaluate` returns the dict that ``metrics.json`` holds.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from cosmojax.data import layout, resample, sources
+from cosmojax import configlib
+from cosmojax.data import layout, sources
 from cosmojax.evaluation import catalog, metrics, statistics
+from cosmojax.evaluation.real import at_resolution, load_real  # noqa: F401  (also this module's API)
 
 
 def _progress(it, desc, total=None):
-    from tqdm import tqdm
+    from cosmojax import console
 
-    return tqdm(it, desc=desc, total=total, unit="img", file=sys.stderr)
-
-
-def load_real(reference: str, num: int, seed: int = 0, resolution: int | None = None) -> np.ndarray:
-    """``num`` label-1 images of ``reference``, each reduced to ``resolution`` (by
-    area, as the metrics do) as it is read: no more than one full-size image is
-    held at a time."""
-    root = sources.resolve_data_dir(reference or None)
-    ids, paths, labels = layout.list_split(root, "labeled")
-    chosen = [p for p, t in zip(paths, labels, strict=True) if t == 1]
-    chosen = [chosen[i] for i in np.random.default_rng(seed).permutation(len(chosen))[:num]]
-    read = layout.read_png
-    if resolution is not None:
-        read = lambda p: at_resolution(layout.read_png(p)[None], resolution)[0]  # noqa: E731
-    return np.stack([read(p) for p in _progress(chosen, "reading real")])
+    return console.progress(it, desc=desc, total=total, unit="img")
 
 
-def load_generated(generated: str, num: int, resolution: int, seed: int = 0) -> tuple:
-    """``(uint8 [N, resolution, resolution], description)`` from PNGs or a workdir.
+def load_generated(generated, num: int, resolution: int, seed: int = 0) -> tuple:
+    """``(uint8 [N, resolution, resolution], description)`` of ``generated``: a
+    VAE/GAN workdir, a folder of PNGs (the first ``num`` by name) or uint8
+    images ``[N, H, W]`` (the first ``num``).
 
-    A workdir's samples are upscaled to the data format (1000x1000) first, as
-    ``cosmojax.generate`` writes them, then reduced to ``resolution``.
+    A workdir's ``num`` samples (``seed``) are upscaled to the data format
+    (1000x1000) first, as ``cosmojax.generate`` writes them, then reduced to
+    ``resolution``.
+
+    >>> load_generated(np.zeros((3, 100, 100), np.uint8), 2, 50)[0].shape
+    (2, 50, 50)
     """
+    if not isinstance(generated, (str, os.PathLike)):
+        imgs = np.asarray(generated)
+        if imgs.dtype != np.uint8 or imgs.ndim != 3:
+            raise ValueError(
+                f"generated: expected uint8 images [N, H, W], a folder or a workdir, "
+                f"got a {imgs.dtype} array of shape {imgs.shape}"
+            )
+        return at_resolution(imgs[:num], resolution), f"array of {len(imgs[:num])} images"
     path = Path(generated)
     if (path / "config.json").is_file():
-        from cosmojax import generate, sampling
+        from cosmojax import sampling
 
         gen = sampling.load(path)
-        imgs, *_ = generate.generate(gen, num, size=layout.IMAGE_SIZE, seed=seed)
+        imgs = gen.generate(num, size=layout.IMAGE_SIZE, seed=seed, progress=True)
         return at_resolution(imgs, resolution), f"{gen.kind} {path} step {gen.step}"
     paths = sorted(path.glob("*.png"))[:num]
     if not paths:
@@ -71,15 +77,54 @@ def load_generated(generated: str, num: int, resolution: int, seed: int = 0) -> 
     return np.stack(imgs), f"folder {path}"
 
 
-def at_resolution(images: np.ndarray, resolution: int) -> np.ndarray:
-    if images.shape[-2:] == (resolution, resolution):
-        return images
-    return np.stack(
-        [
-            np.clip(np.rint(resample.area_resize(im, resolution)), 0, 255).astype(np.uint8)
-            for im in images
-        ]
-    )
+def evaluate(
+    generated,
+    data_dir: str | os.PathLike = "",
+    *,
+    num: int = 500,
+    resolution: int = 1000,
+    scorer=None,
+    seed: int = 0,
+    out: str | os.PathLike | None = None,
+) -> dict:
+    """The metrics of ``generated`` against the real images of ``data_dir``, as
+    ``python -m cosmojax.evaluate`` writes them to ``metrics.json``.
+
+    ``generated``: a VAE/GAN workdir, a folder of PNGs or uint8 images
+    ``[N, H, W]`` (:func:`load_generated`); ``data_dir``: a CIL-layout folder
+    (empty: the default synthetic set), whose ``2 * num`` label-1 images
+    (chosen by ``seed``) make two real halves; ``resolution``: where the
+    statistics are computed; ``scorer``: None, an object with ``.score`` and
+    ``.penultimate`` (:func:`cosmojax.scoring.load`'s) or a scorer workdir (or
+    a list of them), for the domain Fréchet distance and the scores. With
+    ``out``, also writes ``metrics.json`` and the plots there.
+
+    >>> m = evaluate("runs/vae", num=100, scorer="runs/scorer")  # doctest: +SKIP
+    >>> m["statistics_frechet"]  # doctest: +SKIP
+    {'generated_vs_real': 3.6, 'real_vs_real': 1.3}
+    """
+    from cosmojax import scoring
+
+    if isinstance(scorer, (str, os.PathLike, list, tuple)):
+        scorer = scoring.load(scorer)
+    real = load_real(str(data_dir), 2 * num, seed, resolution)
+    gen, what = load_generated(generated, num, resolution, seed)
+    half = len(real) // 2
+    real_a, real_b = real[:half], real[half:]
+    result = {
+        "generated": what,
+        "reference": str(sources.resolve_data_dir(str(data_dir) or None)),
+        "resolution": resolution,
+        "num_generated": len(gen),
+        "num_real_per_half": half,
+        **compare(real_a, real_b, gen, scorer),
+    }
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(result, indent=1))
+        plots(result, real_b, gen, out, resolution)
+    return result
 
 
 def real_side(real_a, real_b, scorer=None) -> dict:
@@ -215,45 +260,73 @@ def plots(result: dict, real, gen, out: Path, resolution: int):
     images_lib.grid(thumbs, n).save(out / "samples.png")
 
 
+def parser():
+    """The command line of ``python -m cosmojax.evaluate``."""
+    p = configlib.command_parser("cosmojax.evaluate", __doc__)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--workdir",
+        default=None,
+        help="VAE or GAN training workdir to sample --num images from (required: this or --images)",
+    )
+    which.add_argument(
+        "--images", default=None, help="folder of generated PNGs (required: this or --workdir)"
+    )
+    configlib.add_deprecated(which, "--generated", "--workdir or --images", dest="generated")
+    p.add_argument(
+        "--data_dir",
+        default="",
+        help="CIL-layout folder whose label-1 images are the real set "
+        "(default: empty, the default synthetic set)",
+    )
+    configlib.add_deprecated(p, "--reference", "--data_dir", dest="data_dir")
+    p.add_argument(
+        "--scorer_workdir",
+        nargs="+",
+        default=None,
+        help="scorer workdir(s) for the domain Frechet distance and the scores",
+    )
+    p.add_argument("--out", required=True, help="folder for metrics.json and the plots")
+    p.add_argument("--num", type=int, default=500, help="generated images (and real per half)")
+    p.add_argument(
+        "--resolution", type=int, default=1000, help="image size the statistics are computed at"
+    )
+    p.add_argument("--seed", type=int, default=0, help="picks the real images and the samples")
+    return p
+
+
 def main(argv=None):
-    from cosmojax.cli import quiet_logs
+    """``python -m cosmojax.evaluate`` with the flags of ``argv``.
+
+    >>> main(["--workdir", "runs/vae", "--out", "reports/vae"])  # doctest: +SKIP
+    vae runs/vae step 600: statistics Frechet 3.620 (real vs real 1.320)
+    """
+    from cosmojax.console import quiet_logs
 
     quiet_logs()
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--generated", required=True, help="folder of PNGs or VAE/GAN workdir")
-    p.add_argument("--reference", default="", help="CIL folder (default: synthetic set)")
-    p.add_argument("--scorer_workdir", default=None)
-    p.add_argument("--out", required=True)
-    p.add_argument("--num", type=int, default=500, help="generated images (and real per half)")
-    p.add_argument("--resolution", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p = parser()
     args = p.parse_args(argv)
+    generated = args.workdir or args.images or getattr(args, "generated", None)
+    if generated is None:
+        p.error("one of the arguments --workdir --images is required")
     from cosmojax import scoring
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     try:
         scorer = scoring.load(args.scorer_workdir) if args.scorer_workdir else None
-        real = load_real(args.reference, 2 * args.num, args.seed, args.resolution)
-        gen, what = load_generated(args.generated, args.num, args.resolution, args.seed)
+        result = evaluate(
+            generated,
+            args.data_dir,
+            num=args.num,
+            resolution=args.resolution,
+            scorer=scorer,
+            seed=args.seed,
+            out=args.out,
+        )
     except (layout.DataError, FileNotFoundError, ValueError) as e:
         sys.exit(f"error: {e}")
-    half = len(real) // 2
-    real_a, real_b = real[:half], real[half:]
-    result = compare(real_a, real_b, gen, scorer)
-    result = {
-        "generated": what,
-        "reference": str(sources.resolve_data_dir(args.reference or None)),
-        "resolution": args.resolution,
-        "num_generated": len(gen),
-        "num_real_per_half": half,
-        **result,
-    }
-    (out / "metrics.json").write_text(json.dumps(result, indent=1))
-    plots(result, real_b, gen, out, args.resolution)
     sf = result["statistics_frechet"]
     print(
-        f"{what}: statistics Frechet {sf['generated_vs_real']:.3f} "
+        f"{result['generated']}: statistics Frechet {sf['generated_vs_real']:.3f} "
         f"(real vs real {sf['real_vs_real']:.3f})"
     )
     if "domain_frechet" in result:
@@ -262,7 +335,7 @@ def main(argv=None):
             f"  domain Frechet {df['generated_vs_real']:.3f} (real vs real "
             f"{df['real_vs_real']:.3f}); mean score {result['scores']['generated']['mean']:.3f}"
         )
-    print(f"  memorisation ratio {result['memorisation']['ratio']:.3f}; report in {out}")
+    print(f"  memorisation ratio {result['memorisation']['ratio']:.3f}; report in {args.out}")
 
 
 if __name__ == "__main__":

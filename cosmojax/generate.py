@@ -1,14 +1,19 @@
 """Writes full-size generated images, ready to drop into a CIL-layout folder.
 
-    python -m cosmojax.generate --workdir runs/vae --num 100 --size 1000 --out gen/ \\
+    python -m cosmojax.generate --workdir runs/vae --num 100 --size 1000 --images gen/ \\
         [--seed S] [--min_score 2.5 --scorer_workdir runs/scorer] [--method stamps]
 
 Samples the generator in ``--workdir`` (VAE or GAN), upscales each image to
-``--size`` (:mod:`cosmojax.upscale`: by default with the sources of the run's
-training images, which training wrote into the workdir) and writes 8-bit grayscale PNGs named by
-unique 7-digit ids. With ``--min_score``, each candidate is scored at full size
-by the scorer in ``--scorer_workdir`` and kept only if its score is at least
-that; the acceptance rate is reported.
+``--size`` (:mod:`cosmojax.upscale`: by default ``stamps``, the sources of the
+run's training images, which training wrote into the workdir, when they are
+at the scale of ``--size``, else ``sources``) and writes 8-bit grayscale PNGs
+named by unique 7-digit ids into the folder ``--images`` (``--out``, its old
+name, still works). With ``--min_score``, each candidate is scored at full
+size by the scorer in ``--scorer_workdir`` (several: their ensemble) and kept
+only if its score is at least that; the acceptance rate is reported.
+
+From Python, :meth:`cosmojax.sampling.Generator.generate` returns the same
+images as an array.
 """
 
 from __future__ import annotations
@@ -18,96 +23,104 @@ import shutil
 import sys
 from pathlib import Path
 
-import jax
 import numpy as np
 
+from cosmojax import configlib
 from cosmojax import images as images_lib
 from cosmojax import upscale as upscale_lib
 from cosmojax.data import layout
+from cosmojax.sampling import full_size, generate, image_ids  # noqa: F401  (this command's API)
 
 
-def image_ids(n: int, seed: int) -> list[str]:
-    rng = np.random.default_rng([seed, 77])
-    return [str(1_000_000 + int(v)) for v in rng.choice(9_000_000, size=n, replace=False)]
+def write(imgs, folder, seed: int) -> list[Path]:
+    """Writes ``imgs`` into ``folder`` as this command does: PNGs named
+    :func:`image_ids` ``(len(imgs), seed)``, all of them or none (written beside
+    it, then moved in); a file of those names that exists is a FileExistsError.
+    Returns their paths, in the order of ``imgs``.
+
+    >>> import tempfile
+    >>> [p.name for p in write(np.zeros((2, 8, 8), np.uint8), tempfile.mkdtemp(), 0)]
+    ['3715151.png', '5685811.png']
+    """
+    folder = Path(folder)
+    paths = [folder / f"{i}.png" for i in image_ids(len(imgs), seed)]
+    existing = [p for p in paths if p.exists()]
+    if existing:
+        raise FileExistsError(f"{existing[0]}: exists; write into a folder without these ids")
+    tmp = folder.resolve().with_name(f".{folder.resolve().name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    images_lib.save_pngs(imgs, tmp, ids=[p.stem for p in paths])
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in paths:
+        (tmp / p.name).replace(p)
+    tmp.rmdir()
+    return paths
 
 
-def generate(
-    generator,
-    num: int,
-    *,
-    size: int = 1000,
-    seed: int = 0,
-    method: str | None = None,
-    scorer=None,
-    min_score: float | None = None,
-    batch: int = 64,
-    max_candidates: int | None = None,
-    progress: bool = True,
-):
-    """Returns ``(images uint8 [num, size, size], their scores or None, candidates
-    drawn, candidates that passed)``; candidates come in whole batches, so more
-    may pass than are kept."""
-    from tqdm import tqdm
-
-    max_candidates = max_candidates or (num if min_score is None else 50 * num)
-    library = getattr(generator, "library", None)  # sampling.Generator: the run's sources
-    method = method or upscale_lib.default_method(library, size)
-    key = jax.random.PRNGKey(seed)
-    kept, scores, drawn, passed = [], [], 0, 0
-    bar = tqdm(total=num, desc="generating", unit="img", disable=not progress, file=sys.stderr)
-    while len(kept) < num and drawn < max_candidates:
-        key, sub = jax.random.split(key)
-        small = generator.sample_float(sub, batch)
-        drawn += len(small)
-        passed_here = len(small)
-        how = generator.config.data.get("downsample", "area")
-        big = np.stack(
-            [upscale_lib.upscale(im, size, method, downsample=how, library=library) for im in small]
-        )
-        if min_score is not None:
-            s = scorer.score(big)
-            keep = s >= min_score
-            big, s = big[keep], s[keep]
-            scores.extend(s.tolist())
-            passed_here = int(keep.sum())
-        passed += passed_here
-        take = big[: num - len(kept)]
-        kept.extend(take)
-        bar.update(len(take))
-    bar.close()
-    out = np.stack(kept) if kept else np.zeros((0, size, size), np.uint8)
-    kept_scores = np.asarray(scores[: len(out)]) if min_score is not None else None
-    return out, kept_scores, drawn, passed
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
 
 
-def main(argv=None):
-    from cosmojax.cli import quiet_logs
-
-    quiet_logs()
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parser():
+    """The command line of ``python -m cosmojax.generate``."""
+    p = configlib.command_parser("cosmojax.generate", __doc__)
     p.add_argument("--workdir", required=True, help="VAE or GAN training workdir")
-    p.add_argument("--num", type=int, required=True)
-    p.add_argument("--size", type=int, default=1000)
-    p.add_argument("--out", required=True, help="folder for the PNGs (created)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--num", type=_positive, required=True, help="images to write")
+    p.add_argument("--size", type=_positive, default=1000, help="image size in pixels")
+    p.add_argument(
+        "--images",
+        default=None,
+        help="folder to write the PNGs to (required; created if missing, holding no PNGs)",
+    )
+    configlib.add_deprecated(p, "--out", "--images", dest="images")
+    p.add_argument("--seed", type=int, default=0, help="the images' PRNG seed and ids")
     p.add_argument(
         "--method",
         default=None,
         choices=upscale_lib.METHODS,
-        help="upscaler; default: stamps (the run's source library), else sources",
+        help="upscaler (default: stamps where the run's source library fits --size, else sources)",
     )
-    p.add_argument("--min_score", type=float, default=None)
-    p.add_argument("--scorer_workdir", default=None)
+    p.add_argument(
+        "--min_score",
+        type=float,
+        default=None,
+        help="keep only images the scorer scores at least this (with --scorer_workdir)",
+    )
+    p.add_argument(
+        "--scorer_workdir",
+        nargs="+",
+        default=None,
+        help="scorer training workdir(s) for --min_score; several score as an ensemble",
+    )
+    return p
+
+
+def main(argv=None):
+    """``python -m cosmojax.generate`` with the flags of ``argv``.
+
+    >>> main(["--workdir", "runs/vae", "--num", "4", "--images", "gen/"])  # doctest: +SKIP
+    Wrote 4 images of 1000x1000 to gen (vae step 600, upscaler stamps)
+    """
+    from cosmojax.console import quiet_logs
+
+    quiet_logs()
+    p = parser()
     args = p.parse_args(argv)
+    if args.images is None:
+        p.error("the following arguments are required: --images")
     from cosmojax import sampling, scoring
 
     if (args.min_score is None) != (args.scorer_workdir is None):
         sys.exit("error: --min_score and --scorer_workdir go together")
-    out = Path(args.out)
+    out = Path(args.images)
     if out.exists() and any(out.glob("*.png")):
-        sys.exit(f"error: {out} already holds PNGs; choose an empty --out")
+        sys.exit(f"error: {out} already holds PNGs; choose an empty --images folder")
     try:
         gen = sampling.load(args.workdir)
+        how = upscale_lib.choose_method(gen.library, args.size, args.method)
         scorer = scoring.load(args.scorer_workdir) if args.scorer_workdir else None
     except (FileNotFoundError, ValueError, layout.DataError) as e:
         sys.exit(f"error: {e}")
@@ -120,14 +133,7 @@ def main(argv=None):
         scorer=scorer,
         min_score=args.min_score,
     )
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    images_lib.save_pngs(imgs, tmp, ids=image_ids(len(imgs), args.seed))
-    out.mkdir(parents=True, exist_ok=True)
-    for f in tmp.iterdir():
-        f.replace(out / f.name)
-    tmp.rmdir()
-    how = args.method or upscale_lib.default_method(gen.library, args.size)
+    write(imgs, out, args.seed)
     print(
         f"Wrote {len(imgs)} images of {args.size}x{args.size} to {out} "
         f"({gen.kind} step {gen.step}, upscaler {how})"

@@ -2,12 +2,14 @@
 
     >>> import jax
     >>> from cosmojax import sampling
-    >>> g = sampling.load("runs/vae")               # latest checkpoint and its config
+    >>> g = sampling.load("runs/vae")               # best checkpoint and its config
     >>> imgs = g.sample(jax.random.PRNGKey(0), 16)  # uint8 [16, 128, 128]
     >>> sampling.grid(imgs)                          # a PIL image; shows in notebooks
     >>> mean, logvar = g.encode(real_images)         # uint8 [N, H, W], any H, W
     >>> path = g.interpolate(mean[0], mean[1], 8, method="slerp")
-    >>> sampling.save_pngs(imgs, "out/")
+    >>> g.decode(mean, draw=jax.random.PRNGKey(1))   # a draw from p(x | z), not the mean
+    >>> big = g.generate(4, size=1000, seed=0)       # uint8 [4, 1000, 1000], as
+    >>> sampling.save_pngs(big, "out/")              # python -m cosmojax.generate writes
 
 Every network call is jitted and compiled once per input shape.
 """
@@ -22,10 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cosmojax import console
+from cosmojax import upscale as upscale_lib
 from cosmojax.data import resample
 from cosmojax.images import grid, save_pngs, to_uint8
 
-__all__ = ["Generator", "load", "grid", "save_pngs"]
+__all__ = ["Generator", "load", "generate", "full_size", "image_ids", "grid", "save_pngs"]
 
 
 @dataclasses.dataclass
@@ -68,8 +72,15 @@ class Generator:
 
         return vae_task.draw_latents(self.latent_prior, key, n, self.latent_dim)
 
-    def decode_float(self, z) -> np.ndarray:
-        """Intensities in [0, 1], float32 ``[N, r, r]``."""
+    def decode_float(self, z, draw=None) -> np.ndarray:
+        """Intensities in [0, 1], float32 ``[N, r, r]``, of latents ``[N, latent_dim]``
+        (or one ``[latent_dim]``): the decoder's mean image, or with ``draw`` (a
+        PRNG key) a draw from p(x | z) as :meth:`sample_float` makes (a GAN's
+        p(x | z) is one image: its draw is the mean).
+
+        >>> g.decode_float(np.zeros(g.latent_dim)).shape  # doctest: +SKIP
+        (1, 128, 128)
+        """
         z = jnp.asarray(z, jnp.float32)
         if z.ndim not in (1, 2) or z.shape[-1] != self.latent_dim:
             raise ValueError(
@@ -77,12 +88,21 @@ class Generator:
                 f"(latent_dim of this {self.kind} run), got shape {tuple(z.shape)}"
             )
         z = z.reshape(-1, self.latent_dim)
+        if draw is not None and self._draw is not None:
+            return np.asarray(self._draw(self.params, self.model_state, z, draw))[..., 0]
         return np.asarray(self._decode(self.params, self.model_state, z))[..., 0]
 
-    def decode(self, z) -> np.ndarray:
+    def decode(self, z, draw=None) -> np.ndarray:
         """Latents ``[N, latent_dim]`` (or one ``[latent_dim]``) -> uint8 images: the
-        decoder's most probable image (no pixel noise)."""
-        return to_uint8(self.decode_float(z))
+        decoder's most probable image (no pixel noise), or with ``draw`` (a PRNG
+        key) a draw from p(x | z): ``decode(z, draw=k)`` is what :meth:`sample`
+        gives for latents ``z`` (see there).
+
+        >>> z = g.latents(jax.random.PRNGKey(0), 2)  # doctest: +SKIP
+        >>> g.decode(z).shape, g.decode(z, draw=jax.random.PRNGKey(1)).shape  # doctest: +SKIP
+        ((2, 128, 128), (2, 128, 128))
+        """
+        return to_uint8(self.decode_float(z, draw))
 
     @functools.cached_property
     def _draw(self):
@@ -90,17 +110,80 @@ class Generator:
 
     def sample_float(self, key, n: int) -> np.ndarray:
         """``n`` draws from the model, intensities in [0, 1], float32 ``[n, r, r]``:
-        z from the prior, then x from p(x | z) (for likelihoods whose draws are
-        images, such as the zero-inflated one; otherwise the decoded image)."""
+        with ``k_z, k_x = jax.random.split(key)``, z = ``latents(k_z, n)``, then x
+        from p(x | z) with ``k_x`` (``decode_float(z, draw=k_x)``; for
+        likelihoods whose draws are images, such as the zero-inflated one;
+        otherwise the decoded image).
+
+        >>> g.sample_float(jax.random.PRNGKey(0), 2).dtype  # doctest: +SKIP
+        dtype('float32')
+        """
         k_z, k_x = jax.random.split(key)
-        z = self.latents(k_z, n)
-        if self._draw is None:
-            return self.decode_float(z)
-        return np.asarray(self._draw(self.params, self.model_state, z, k_x))[..., 0]
+        return self.decode_float(self.latents(k_z, n), draw=k_x)
 
     def sample(self, key, n: int) -> np.ndarray:
-        """``n`` images from the model (uint8); the same key gives the same images."""
+        """``n`` images from the model (uint8); the same key gives the same images.
+
+        >>> k_z, k_x = jax.random.split(jax.random.PRNGKey(0))
+        >>> same = g.decode(g.latents(k_z, 4), draw=k_x)  # doctest: +SKIP
+        >>> (g.sample(jax.random.PRNGKey(0), 4) == same).all()  # doctest: +SKIP
+        True
+        """
         return to_uint8(self.sample_float(key, n))
+
+    def upscale(self, images, size: int = 1000, *, method: str | None = None) -> np.ndarray:
+        """Images at the model's resolution ``[N, r, r]`` (uint8 or [0, 1] floats) ->
+        uint8 ``[N, size, size]`` as ``python -m cosmojax.generate`` upscales them:
+        the run's representation (``data.downsample``) and source library, and
+        ``method`` by default the run's (:func:`cosmojax.upscale.choose_method`).
+
+        >>> g.upscale(g.sample(jax.random.PRNGKey(0), 2)).shape  # doctest: +SKIP
+        (2, 1000, 1000)
+        """
+        return full_size(self, images, size, method)
+
+    def generate(
+        self,
+        n: int,
+        size: int = 1000,
+        seed: int = 0,
+        *,
+        min_score: float | None = None,
+        scorer=None,
+        method: str | None = None,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """uint8 ``[n, size, size]``: the images that ``python -m cosmojax.generate
+        --workdir W --num n --size size --seed seed`` writes (image ``i`` is the
+        file named ``image_ids(len(images), seed)[i]``), upscaled by
+        ``method`` (default: the run's, :func:`cosmojax.upscale.choose_method`).
+
+        With ``min_score``, candidates scored below it by ``scorer`` (an object
+        with ``.score``, e.g. :func:`cosmojax.scoring.load`'s, or a scorer
+        workdir or a list of them) are dropped, as with ``--min_score`` and
+        ``--scorer_workdir``; fewer than ``n`` come back when too few of
+        ``50 * n`` candidates pass.
+
+        >>> imgs = g.generate(4, size=1000, seed=0)  # doctest: +SKIP
+        >>> good = g.generate(4, min_score=2.5, scorer="runs/scorer")  # doctest: +SKIP
+        """
+        from cosmojax import scoring
+
+        if (min_score is None) != (scorer is None):
+            raise ValueError("min_score and scorer go together: give both or neither")
+        if isinstance(scorer, (str, os.PathLike, list, tuple)):
+            scorer = scoring.load(scorer)
+        imgs, *_ = generate(
+            self,
+            n,
+            size=size,
+            seed=seed,
+            method=method,
+            scorer=scorer,
+            min_score=min_score,
+            progress=progress,
+        )
+        return imgs
 
     def encode(self, images) -> tuple[np.ndarray, np.ndarray]:
         """uint8 images ``[N, H, W]`` of any size -> ``(mean, logvar)`` ``[N, latent_dim]``.
@@ -124,8 +207,17 @@ class Generator:
         mean, _ = self.encode(images)
         return self.decode(mean)
 
-    def interpolate(self, z0, z1, steps: int, method: str = "linear") -> np.ndarray:
-        """Images along the path from ``z0`` to ``z1`` (``linear`` or spherical ``slerp``)."""
+    def interpolate(self, z0, z1, steps: int, method: str = "linear", draw=None) -> np.ndarray:
+        """uint8 images ``[steps, r, r]`` along the path from ``z0`` to ``z1``
+        (``linear`` or spherical ``slerp``): the decoder's mean images, or with
+        ``draw`` (a PRNG key) draws from p(x | z). Every frame is drawn with that
+        same key (frame ``i`` is ``decode(z_i, draw=draw)[0]``), so the pixel
+        noise stays put and the strip changes only as z does.
+
+        >>> g.interpolate(z[0], z[1], 8, method="slerp").shape  # doctest: +SKIP
+        (8, 128, 128)
+        >>> strip = g.interpolate(z[0], z[1], 8, draw=jax.random.PRNGKey(0))  # doctest: +SKIP
+        """
         z0, z1 = np.asarray(z0, np.float64).ravel(), np.asarray(z1, np.float64).ravel()
         t = np.linspace(0.0, 1.0, steps)[:, None]
         if method == "linear":
@@ -139,12 +231,101 @@ class Generator:
                 z = (np.sin((1 - t) * omega) * z0 + np.sin(t * omega) * z1) / np.sin(omega)
         else:
             raise ValueError(f"method: expected 'linear' or 'slerp', got {method!r}")
-        return self.decode(z.astype(np.float32))
+        z = z.astype(np.float32)
+        if draw is None:
+            return self.decode(z)
+        return np.stack([self.decode(zi, draw=draw)[0] for zi in z])
+
+
+def image_ids(n: int, seed: int) -> list[str]:
+    """The file names (7-digit ids) of ``n`` images generated with ``seed``.
+
+    >>> image_ids(3, 0) == image_ids(3, 0) and len(set(image_ids(100, 0))) == 100
+    True
+    """
+    rng = np.random.default_rng([seed, 77])
+    return [str(1_000_000 + int(v)) for v in rng.choice(9_000_000, size=n, replace=False)]
+
+
+def full_size(generator, images, size: int = 1000, method: str | None = None) -> np.ndarray:
+    """``generator``'s images at its resolution ``[N, r, r]`` (uint8 or [0, 1]
+    floats) -> uint8 ``[N, size, size]``, upscaled as this command does: the
+    run's ``data.downsample``, source library and :func:`cosmojax.upscale.choose_method`.
+
+    >>> g = load("runs/vae")  # doctest: +SKIP
+    >>> full_size(g, g.sample(jax.random.PRNGKey(0), 2), 1000).shape  # doctest: +SKIP
+    (2, 1000, 1000)
+    """
+    return upscale_lib.full_size(
+        images,
+        size,
+        downsample=generator.config.data.get("downsample", "area"),
+        library=getattr(generator, "library", None),  # a Generator: the run's sources
+        method=method,
+    )
+
+
+def generate(
+    generator,
+    num: int,
+    *,
+    size: int = 1000,
+    seed: int = 0,
+    method: str | None = None,
+    scorer=None,
+    min_score: float | None = None,
+    batch: int = 64,
+    max_candidates: int | None = None,
+    progress: bool = True,
+):
+    """Returns ``(images uint8 [num, size, size], their scores or None, candidates
+    drawn, candidates that passed)``; candidates come in whole batches, so more
+    may pass than are kept. Each batch is ``generator.sample_float`` of a key
+    split from ``PRNGKey(seed)``, upscaled by :func:`full_size` (``method``:
+    see :func:`cosmojax.upscale.choose_method`; checked before anything is drawn).
+
+    >>> imgs, scores, drawn, passed = generate(g, 4, size=1000)  # doctest: +SKIP
+    >>> imgs.shape, scores, drawn, passed  # doctest: +SKIP
+    ((4, 1000, 1000), None, 64, 64)
+    """
+    method = upscale_lib.choose_method(getattr(generator, "library", None), size, method)
+    if min_score is not None and scorer is None:
+        raise ValueError("min_score: needs a scorer to score the candidates")
+    max_candidates = max_candidates or (num if min_score is None else 50 * num)
+    key = jax.random.PRNGKey(seed)
+    kept, scores, drawn, passed = [], [], 0, 0
+    bar = console.progress(total=num, desc="generating", unit="img", enabled=progress)
+    while len(kept) < num and drawn < max_candidates:
+        key, sub = jax.random.split(key)
+        small = generator.sample_float(sub, batch)
+        drawn += len(small)
+        passed_here = len(small)
+        big = full_size(generator, small, size, method)
+        if min_score is not None:
+            s = scorer.score(big)
+            keep = s >= min_score
+            big, s = big[keep], s[keep]
+            scores.extend(s.tolist())
+            passed_here = int(keep.sum())
+        passed += passed_here
+        take = big[: num - len(kept)]
+        kept.extend(take)
+        bar.update(len(take))
+    bar.close()
+    out = np.stack(kept) if kept else np.zeros((0, size, size), np.uint8)
+    kept_scores = np.asarray(scores[: len(out)]) if min_score is not None else None
+    return out, kept_scores, drawn, passed
 
 
 def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
     """The generator trained in ``workdir``: its checkpoint with the lowest
-    statistics Fréchet distance (``eval_stats_frechet``), or ``step``."""
+    statistics Fréchet distance (``eval_stats_frechet``), or ``step``, with the
+    run's config and source library.
+
+    >>> g = load("runs/vae")  # doctest: +SKIP
+    >>> g.kind, g.resolution, g.latent_dim  # doctest: +SKIP
+    ('vae', 128, 64)
+    """
     from cosmojax import restore, upscale
 
     task, state, step = restore.load_run(workdir, step=step, best=True)

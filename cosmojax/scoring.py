@@ -4,6 +4,7 @@
     >>> s = scoring.load("runs/scorer")          # best checkpoint by validation MAE
     >>> s.score(images)                          # uint8 [N, H, W], any H, W
     array([1.53, 0.02, ...], dtype=float32)      # in [0, 8]
+    >>> s.score("gen/")                          # a folder of PNGs, in file-name order
 
 Images are reduced to the model's resolution with the same area resampling as
 the training data (:mod:`cosmojax.data.resample`); a scorer that reads
@@ -28,8 +29,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cosmojax import images as images_lib
 from cosmojax.data import layout, resample
 from cosmojax.evaluation import features
+from cosmojax.models import layers
 
 SCORE_MIN, SCORE_MAX = layout.SCORE_MIN, layout.SCORE_MAX
 
@@ -69,16 +72,9 @@ class Scorer:
     def _penultimate(self):
         def features(params, model_state, *inputs):
             _, inter = self.apply_fn(
-                {"params": params, **model_state},
-                *inputs,
-                capture_intermediates=True,
-                mutable=["intermediates"],
+                {"params": params, **model_state}, *inputs, mutable=["intermediates"]
             )
-            inter = inter["intermediates"]
-            dense = sorted(
-                (k for k in inter if k.startswith("Dense_")), key=lambda k: int(k.split("_")[1])
-            )
-            return inter[dense[-2]]["__call__"][0]
+            return inter["intermediates"][layers.HIDDEN][0]
 
         return jax.jit(features)
 
@@ -130,6 +126,12 @@ class Scorer:
         return self._batched(self._penultimate, images, stats)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
+        """One uint8 image ``[H, W]`` -> float32 ``[r, r]`` in [0, 1], as the training
+        data were reduced (area).
+
+        >>> s.prepare(np.zeros((1000, 1000), np.uint8)).shape  # doctest: +SKIP
+        (128, 128)
+        """
         image = np.asarray(image)
         if image.ndim != 2:
             raise ValueError(f"expected a 2-D grayscale image, got shape {image.shape}")
@@ -140,20 +142,71 @@ class Scorer:
         """The image size the scorer's statistics are defined at (its training images')."""
         return int(self.config.model.get("stats_image_size", layout.IMAGE_SIZE))
 
-    def _prepare_all(self, images, stats=None) -> tuple[np.ndarray, np.ndarray | None]:
-        prepared = [self.prepare(im) for im in images]
-        x = np.stack(prepared) if prepared else np.zeros((0, self.resolution, self.resolution))
-        if self.with_stats and stats is None:
-            stats = full_resolution_stats(images, self.stats_image_size)
-        return x, stats if self.with_stats else None
+    @property
+    def members(self) -> list[Scorer]:
+        """``[self]``: a scorer scores as an ensemble of one."""
+        return [self]
 
-    def score(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """Scores uint8 images ``[N, H, W]`` (or a list of 2-D arrays of any sizes)."""
-        return self.score_prepared(*self._prepare_all(images))
+    def combine(self, scores: Sequence[np.ndarray]) -> np.ndarray:
+        """The one member's scores ``[1][N]`` -> ``[N]``."""
+        return np.asarray(scores[0])
 
-    def penultimate(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    def _prepare_all(self, images) -> tuple[np.ndarray, np.ndarray | None]:
+        prepared, stats = _prepare([self], images)
+        return prepared[self.resolution], stats
+
+    def score(self, images) -> np.ndarray:
+        """Scores float32 ``[N]`` in [0, 8] of uint8 images ``[N, H, W]`` (or a list
+        of 2-D arrays of any sizes), or of the PNGs of a folder (a path; in the
+        order of their file names, :func:`cosmojax.images.list_pngs`).
+
+        >>> scoring.load("runs/scorer").score(np.zeros((2, 1000, 1000), np.uint8))
+        ... # doctest: +SKIP
+        array([0.01, 0.01], dtype=float32)
+        """
+        return _score(self, images)
+
+    def penultimate(self, images) -> np.ndarray:
         """:meth:`penultimate_prepared` of uint8 images (any sizes, as :meth:`score`)."""
-        return self.penultimate_prepared(*self._prepare_all(images))
+        return self.penultimate_prepared(*self._prepare_all(_images_of(images)))
+
+
+def _images_of(images):
+    """A folder path -> its PNGs, read one at a time; anything else as given."""
+    if isinstance(images, (str, os.PathLike)):
+        return images_lib.read_pngs(images_lib.list_pngs(images))
+    return images
+
+
+def _prepare(members, images) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
+    """``images`` (uint8 2-D arrays, read once, one at a time) reduced to each
+    member resolution, and their full-resolution statistics if a member reads
+    them (computed once, at the first reader's image size), else None."""
+    by_res = {m.resolution: m for m in members}
+    readers = [m for m in members if m.with_stats]
+    prepared = {r: [] for r in by_res}
+    stats = []
+    for image in images:
+        for r, m in by_res.items():
+            prepared[r].append(m.prepare(image))
+        if readers:
+            stats.append(full_resolution_stats([image], readers[0].stats_image_size)[0])
+    arrays = {r: np.stack(p) if p else np.zeros((0, r, r), np.float32) for r, p in prepared.items()}
+    if not readers:
+        return arrays, None
+    return arrays, np.stack(stats) if stats else np.zeros((0, features.SIZE), np.float32)
+
+
+def _score(scorer, images) -> np.ndarray:
+    """The scores of ``images`` (see :meth:`Scorer.score`) by a scorer or an ensemble:
+    each image is read and reduced once per member resolution."""
+    prepared, stats = _prepare(scorer.members, _images_of(images))
+    return scorer.combine(
+        [
+            m.score_prepared(prepared[m.resolution], stats if m.with_stats else None)
+            for m in scorer.members
+        ]
+    )
 
 
 def full_resolution_stats(images, size: int | None = None) -> np.ndarray:
@@ -203,16 +256,15 @@ class Ensemble:
         """Per-image reduction of the members' scores ``[M][N]`` -> ``[N]``."""
         return REDUCERS[self.reduce](np.stack(scores), axis=0).astype(np.float32)
 
-    def score(self, images: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """Scores uint8 images as :meth:`Scorer.score`, reduced over the members
-        (the full-resolution statistics computed once, whoever needs them)."""
-        readers = [m for m in self.members if m.with_stats]
-        stats = None
-        if readers:
-            stats = full_resolution_stats(images, readers[0].stats_image_size)
-        return self.combine(
-            [m.score_prepared(*m._prepare_all(images, stats)) for m in self.members]
-        )
+    def score(self, images) -> np.ndarray:
+        """Scores of uint8 images or a folder of PNGs as :meth:`Scorer.score`,
+        reduced over the members (each image read once, the full-resolution
+        statistics computed once, whoever needs them).
+
+        >>> scoring.load(["runs/s0", "runs/s1"]).score("gen/")  # doctest: +SKIP
+        array([2.1, 0.4, ...], dtype=float32)
+        """
+        return _score(self, images)
 
 
 def load(
@@ -223,7 +275,14 @@ def load(
 ) -> Scorer | Ensemble:
     """The scorer trained in ``workdir``: the checkpoint with the best validation MAE
     (or ``step``), with its config. A list of several workdirs gives an
-    :class:`Ensemble` of their best checkpoints, reduced by ``reduce``."""
+    :class:`Ensemble` of their best checkpoints, reduced by ``reduce`` (a list of
+    one: that workdir's scorer). Either scores with ``.score(images or folder)``.
+
+    >>> scoring.load("runs/scorer").score("runs/demo/generated")  # doctest: +SKIP
+    array([2.7, 3.1, 0.9, 2.2], dtype=float32)
+    >>> scoring.load(["runs/s0", "runs/s1"], reduce="median").step  # doctest: +SKIP
+    [600, 400]
+    """
     if not isinstance(workdir, (str, os.PathLike)):
         workdirs = list(workdir)
         if len(workdirs) != 1:

@@ -494,6 +494,37 @@ def default_method(library: SourceLibrary | None, size: int) -> str:
     return "stamps" if library is not None and library.fits(size) else "sources"
 
 
+def choose_method(library: SourceLibrary | None, size: int, method: str | None = None) -> str:
+    """The upscaler of a run with source ``library`` (or None) at ``size``:
+    ``method``, checked, or by default ``stamps`` when the library's sources are
+    at the scale of ``size`` (:meth:`SourceLibrary.fits`), else
+    ``sources``. ``stamps`` asked for at another size is a ValueError.
+
+    >>> choose_method(None, 1000)
+    'sources'
+    >>> choose_method(None, 1000, "stamps")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: method 'stamps': this run has no source library (sources.npz in its workdir)...
+    """
+    if method is None:
+        return default_method(library, size)
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
+    if method == "stamps" and library is None:
+        raise ValueError(
+            "method 'stamps': this run has no source library (sources.npz in its workdir); "
+            "use method 'sources'"
+        )
+    if method == "stamps" and not library.fits(size):
+        n = library.image_size
+        raise ValueError(
+            f"size {size}: method 'stamps' pastes sources cut from {n}x{n} images; "
+            f"expected size {n} (or method 'sources' at size {size})"
+        )
+    return method
+
+
 def load_library(workdir) -> SourceLibrary | None:
     """The source library a training run wrote into ``workdir``, or None."""
     path = Path(workdir) / LIBRARY_FILE
@@ -510,12 +541,12 @@ def full_size(
 ) -> np.ndarray:
     """Model-resolution images ``[N, r, r]`` (uint8, or intensities in [0, 1]) ->
     uint8 ``[N, size, size]``, as ``cosmojax.generate`` writes them: ``method``
-    defaults to the run's (:func:`default_method`).
+    defaults to the run's (:func:`choose_method`, which also checks it).
 
     >>> full_size(np.zeros((2, 16, 16), np.float32), 64, downsample="area").shape
     (2, 64, 64)
     """
-    method = method or default_method(library, size)
+    method = choose_method(library, size, method)
     return np.stack(
         [upscale(im, size, method, downsample=downsample, library=library) for im in small]
     ).reshape(-1, size, size)

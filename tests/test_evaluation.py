@@ -131,13 +131,15 @@ def write_pngs(folder, images):
     return folder
 
 
-def run_evaluate(generated, reference, out, num, scorer_workdir=None):
+def run_evaluate(
+    generated, reference, out, num, scorer_workdir=None, flags=("--images", "--data_dir")
+):
     extra = ["--scorer_workdir", str(scorer_workdir)] if scorer_workdir else []
     evaluate.main(
         [
-            "--generated",
+            flags[0],
             str(generated),
-            "--reference",
+            flags[1],
             str(reference),
             "--out",
             str(out),
@@ -151,7 +153,7 @@ def run_evaluate(generated, reference, out, num, scorer_workdir=None):
     return json.loads((out / "metrics.json").read_text())
 
 
-def test_evaluate_command_orders_real_and_shifted_images(tiny_data, tmp_path):
+def test_evaluate_command_orders_real_and_shifted_images(tiny_data, tmp_path, capsys):
     from cosmojax.data import layout
 
     _, paths, labels = layout.list_split(tiny_data, "labeled")
@@ -161,7 +163,14 @@ def test_evaluate_command_orders_real_and_shifted_images(tiny_data, tmp_path):
     for name, shift in [("copies", 0), ("mild", 5), ("strong", 40)]:
         images = np.clip(real.astype(np.int32) + shift, 0, 255).astype(np.uint8)
         folder = write_pngs(tmp_path / name, images)
-        results[name] = run_evaluate(folder, tiny_data, tmp_path / f"report_{name}", num)
+        old_names = ("--generated", "--reference") if name == "strong" else None
+        flags = old_names or ("--images", "--data_dir")
+        results[name] = run_evaluate(
+            folder, tiny_data, tmp_path / f"report_{name}", num, None, flags
+        )
+    err = capsys.readouterr().err  # the old flag names still work, each with one note
+    assert err.count("note: --reference is deprecated; use --data_dir\n") == 1
+    assert err.count("note: --generated is deprecated; use --workdir or --images\n") == 1
     sf = {k: r["statistics_frechet"] for k, r in results.items()}
     real_vs_real = sf["copies"]["real_vs_real"]
     assert all(s["real_vs_real"] == real_vs_real for s in sf.values()) and real_vs_real > 0
@@ -172,6 +181,13 @@ def test_evaluate_command_orders_real_and_shifted_images(tiny_data, tmp_path):
     assert ratio["copies"] < 1.0 < ratio["strong"]
     for name in ("histogram", "power_spectrum", "peak_counts", "source_counts", "samples"):
         assert (tmp_path / "report_copies" / f"{name}.png").stat().st_size > 1000
+    # from Python: the dict metrics.json holds, for the folder or its images as an array
+    mild = evaluate.evaluate(tmp_path / "mild", tiny_data, num=num, resolution=100)
+    assert mild == results["mild"]
+    array = np.clip(real.astype(np.int32) + 5, 0, 255).astype(np.uint8)
+    from_array = evaluate.evaluate(array, str(tiny_data), num=num, resolution=100)
+    assert from_array["generated"] == f"array of {num} images"  # the first num
+    assert {**from_array, "generated": mild["generated"]} == mild
 
 
 def test_domain_frechet_with_a_scorer_orders_real_and_shifted_images(tiny_data, tmp_path):
@@ -196,3 +212,7 @@ def test_domain_frechet_with_a_scorer_orders_real_and_shifted_images(tiny_data, 
     assert out["copies"]["domain_frechet"]["real_vs_real"] > 0
     assert df["copies"] < df["strong"], df
     assert set(out["copies"]["scores"]) == {"generated", "real"}
+    strong = evaluate.evaluate(
+        tmp_path / "strong", tiny_data, num=num, resolution=100, scorer=tmp_path / "scorer"
+    )
+    assert strong == out["strong"]

@@ -118,3 +118,14 @@ def test_make_installs_the_extras_of_the_accelerator(accel, extras):
     others = [p for a, ps in runtimes.items() if a != accel for p in ps]
     uninstalled = re.search(r"pip uninstall -q -y (.*?) 2>", proc.stdout).group(1).split()
     assert sorted(uninstalled) == sorted(others)
+
+
+def test_console_scripts_name_the_commands_main_functions():
+    import importlib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert set(scripts) == {"cosmojax-predict", "cosmojax-generate", "cosmojax-evaluate"}
+    for name, target in scripts.items():
+        module, fn = target.split(":")
+        assert module == f"cosmojax.{name.removeprefix('cosmojax-')}" and fn == "main"
+        assert callable(getattr(importlib.import_module(module), fn))

@@ -16,7 +16,10 @@ LAYERS = (
     ("models", ("models",)),
     ("train", ("train",)),
     ("tasks", ("tasks",)),
-    ("faces", ("restore", "sampling", "scoring", "generate", "predict", "evaluate", "")),
+    (
+        "faces",
+        ("restore", "sampling", "scoring", "training", "generate", "predict", "evaluate", ""),
+    ),
     ("command line", ("cli",)),
 )
 

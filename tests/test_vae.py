@@ -287,10 +287,11 @@ def test_sampling_api(vae_run):
     assert len(paths) == 5 and layout.read_png(paths[0]).shape == (16, 16)
 
 
-def test_full_size_generation(vae_run, tmp_path):
+def test_full_size_generation(vae_run, tmp_path, capsys):
     workdir, _ = vae_run
     out = tmp_path / "gen"
     generate.main(["--workdir", str(workdir), "--num", "3", "--size", "1000", "--out", str(out)])
+    assert capsys.readouterr().err.count("note: --out is deprecated; use --images\n") == 1
     paths = sorted(out.glob("*.png"))
     assert len(paths) == 3 and all(len(p.stem) == 7 for p in paths)
     zero = []
@@ -347,3 +348,81 @@ def test_vae_training_lowers_its_loss_and_stops_on_a_non_finite_loss(tiny_data, 
     assert len(losses) == 60 and np.median(losses[-10:]) < 0.7 * np.median(losses[:10]), losses
     config = tiny_vae_config(tiny_data, num_steps=6, eval_every=100, checkpoint_every=100)
     assert_stops_on_nan_images(config, tmp_path / "nan", "loss")
+
+
+def test_decode_draws_as_sample_does_and_interpolate_draws_every_frame_alike(vae_run):
+    """``decode(z, draw=k)`` is the draw ``sample`` makes for the same latents and
+    key, not the mean; ``interpolate(..., draw=k)`` draws each frame with ``k``."""
+    g = sampling.load(vae_run[0])
+    key = jax.random.PRNGKey(3)
+    k_z, k_x = jax.random.split(key)
+    z = np.asarray(g.latents(k_z, 4))
+    drawn = g.decode(z, draw=k_x)
+    np.testing.assert_array_equal(drawn, g.sample(key, 4))
+    assert not np.array_equal(drawn, g.decode(z))  # a draw, not the mean
+    assert not np.array_equal(drawn, g.decode(z, draw=jax.random.PRNGKey(9)))
+    frames = g.interpolate(z[0], z[1], 4, draw=k_x)
+    assert frames.shape == (4, 16, 16) and frames.dtype == np.uint8
+    np.testing.assert_array_equal(frames[0], g.decode(z[0], draw=k_x)[0])
+    np.testing.assert_array_equal(frames[-1], g.decode(z[1], draw=k_x)[0])
+    assert not np.array_equal(frames, g.interpolate(z[0], z[1], 4))
+    still = g.interpolate(z[0], z[0], 4, draw=k_x)  # one latent: the same key, the same frame
+    assert all(np.array_equal(f, still[0]) for f in still)
+    batch = g.decode(np.stack([z[0]] * 4), draw=k_x)  # one key for a batch: four draws
+    assert not all(np.array_equal(f, batch[0]) for f in batch)
+
+
+def test_generator_generate_returns_what_the_command_writes(vae_run, tmp_path):
+    """Same pixels and PNG bytes, file ``image_ids(n, seed)[i]`` for image ``i``; the
+    run's upscaler by default (stamps at its images' 100x100 scale), and stamps
+    asked for at a size its sources do not fit is one clear error."""
+    workdir, _ = vae_run
+    out = tmp_path / "cmd"
+    generate.main(
+        ["--workdir", str(workdir), "--num", "3", "--size", "100"]
+        + ["--seed", "5", "--images", str(out)]
+    )
+    g = sampling.load(workdir)
+    imgs = g.generate(3, size=100, seed=5)
+    assert imgs.shape == (3, 100, 100) and imgs.dtype == np.uint8
+    mine = sampling.save_pngs(imgs, tmp_path / "api", ids=generate.image_ids(3, 5))
+    for i, path in enumerate(mine):
+        written = out / path.name
+        np.testing.assert_array_equal(layout.read_png(written), imgs[i])
+        assert written.read_bytes() == path.read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in mine)
+    assert not np.array_equal(imgs, g.generate(3, size=100, seed=5, method="sources"))
+    assert not np.array_equal(imgs, g.generate(3, size=100, seed=6))
+    small = g.sample_float(jax.random.PRNGKey(0), 2)
+    np.testing.assert_array_equal(  # the run's representation and library, not upscale's defaults
+        g.upscale(small, 100),
+        upscale.full_size(small, 100, downsample="max", library=g.library, method="stamps"),
+    )
+    with pytest.raises(ValueError, match=r"^size 1000: method 'stamps' .* expected size 100 "):
+        g.generate(1, size=1000, method="stamps")
+    with pytest.raises(SystemExit, match=r"^error: size 1000: method 'stamps'"):
+        generate.main(
+            ["--workdir", str(workdir), "--num", "1", "--method", "stamps"]
+            + ["--images", str(tmp_path / "never")]
+        )
+    assert not (tmp_path / "never").exists()
+
+
+def test_generator_generate_keeps_the_first_candidates_that_pass(vae_run):
+    """``min_score`` with a scorer object: the first ``n`` candidates of the same
+    draws that score at least the threshold, in order."""
+    g = sampling.load(vae_run[0])
+
+    class Brightness:  # scores follow the images' total flux
+        def score(self, images):
+            return images.reshape(len(images), -1).astype(np.float32).mean(1)
+
+    candidates = g.generate(64, size=100, seed=2)  # one batch: every candidate
+    scores = Brightness().score(candidates)
+    threshold = float(np.median(scores))
+    want = candidates[scores >= threshold][:3]
+    got = g.generate(3, size=100, seed=2, min_score=threshold, scorer=Brightness())
+    assert np.ptp(scores) > 0 and not np.array_equal(want, candidates[:3])
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="min_score and scorer go together"):
+        g.generate(3, size=100, min_score=1.0)

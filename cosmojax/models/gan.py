@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from cosmojax.configlib import ConfigError
-from cosmojax.models.layers import ConvTranspose2x, Project, ResizeConv2x, conv_init
+from cosmojax.models.layers import ConvTranspose2x, Project, ResizeConv2x, conv_init, sow_hidden
 
 
 def bn_scale_init(key, shape, dtype=jnp.float32):
@@ -191,7 +191,7 @@ class CriticScorer(nn.Module):
         if self.frozen:
             h = jax.lax.stop_gradient(h)
         h = h.reshape(h.shape[0], -1)
-        h = nn.relu(nn.Dense(self.head_width, dtype=self.dtype)(h))
+        h = nn.relu(sow_hidden(self, nn.Dense(self.head_width, dtype=self.dtype)(h)))
         out = nn.Dense(1, dtype=self.dtype, bias_init=nn.initializers.constant(self.score_offset))(
             h
         )

@@ -98,3 +98,14 @@ class ResizeConv2x(nn.Module):
             dtype=self.dtype,
             name="conv",
         )(x)
+
+
+HIDDEN = "hidden"  # the ``intermediates`` entry each scorer sows
+
+
+def sow_hidden(module: nn.Module, x):
+    """Records ``x``, the last hidden layer (before its activation), as the
+    ``intermediates`` entry ``hidden``: the features of
+    :meth:`cosmojax.scoring.Scorer.penultimate`. Returns ``x``."""
+    module.sow("intermediates", HIDDEN, x)
+    return x

@@ -12,6 +12,7 @@ import numpy as np
 
 from cosmojax.configlib import ConfigError
 from cosmojax.evaluation import statistics
+from cosmojax.models.layers import sow_hidden
 
 xavier = nn.initializers.xavier_uniform()
 
@@ -45,8 +46,10 @@ class PaperCNN(nn.Module):
             x = nn.Conv(features, (5, 5), padding="SAME", kernel_init=xavier, dtype=self.dtype)(x)
             x = max_pool_2x2(nn.relu(x))
         x = x.reshape(x.shape[0], -1)
-        x = nn.relu(nn.Dense(100, kernel_init=xavier, dtype=self.dtype)(x))
-        return nn.Dense(1, kernel_init=xavier, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+        x = sow_hidden(self, nn.Dense(100, kernel_init=xavier, dtype=self.dtype)(x))
+        return nn.Dense(1, kernel_init=xavier, dtype=self.dtype)(nn.relu(x))[:, 0].astype(
+            jnp.float32
+        )
 
 
 class ConvBranch(nn.Module):
@@ -181,7 +184,7 @@ class StatsScorer(nn.Module):
             parts.append(ConvBranch(tuple(self.cnn_channels), self.cnn_size, self.dtype)(z))
         x = jnp.concatenate(parts, -1)
         x = nn.gelu(nn.Dense(self.head_width, dtype=self.dtype)(x))
-        x = nn.gelu(nn.Dense(64, dtype=self.dtype)(x))
+        x = nn.gelu(sow_hidden(self, nn.Dense(64, dtype=self.dtype)(x)))
         out = nn.Dense(1, dtype=self.dtype, bias_init=nn.initializers.constant(self.score_offset))(
             x
         )
