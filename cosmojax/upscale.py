@@ -483,7 +483,10 @@ class SourceLibrary:
             ya, xa = max(y0, 0), max(x0, 0)
             yb, xb = min(y0 + s.shape[0], size), min(x0 + s.shape[1], size)
             if ya < yb and xa < xb:
-                piece = s[ya - y0 : yb - y0, xa - x0 : xb - x0] * factor
+                part = s[ya - y0 : yb - y0, xa - x0 : xb - x0]
+                piece = part * factor
+                if self.saturated[i]:  # its 255 pixels stay 255, whatever the scale and sky
+                    piece = np.where(part >= s.max(), 255.0, piece)
                 out[ya:yb, xa:xb] = np.maximum(out[ya:yb, xa:xb], piece)
         return out
 
