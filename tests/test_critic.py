@@ -40,7 +40,18 @@ def test_frozen_backbone_is_bit_identical_under_weight_decay(tiny_data):
 
 
 def test_batchnorm_statistics_come_from_real_images(tiny_data):
+    """Pooled over the batches of the initialisation's images (here 2 x 64), they
+    are the statistics of all of them; the batches differ (one bright, one faint),
+    so a pooled variance without the spread of the batch means would be too low."""
     task = tasks.build(critic_config(tiny_data))
+    rng = np.random.default_rng(0)
+    n = 128
+    pick = np.random.default_rng(task.config.seed).permutation(n)
+    images = 0.4 * rng.uniform(0, 1, (n, 16, 16))
+    images[pick[: n // 2]] += 0.6  # the first batch bright
+    train = pipeline.Split(np.arange(n).astype(str), images.astype(np.float16), np.ones(n))
+    task.splits = (train, task.splits[1])
+    assert sum(1 for _ in task._init_batches()) == 2
     variables = task.model.init(jax.random.PRNGKey(1), jnp.zeros((1, 16, 16, 1)))
     backbone = variables["params"]["backbone"]
     gan_stats = jax.tree.map(lambda x: x + 3.0, variables["batch_stats"]["backbone"])
@@ -48,19 +59,19 @@ def test_batchnorm_statistics_come_from_real_images(tiny_data):
     assert jax.tree.structure(stats) == jax.tree.structure(gan_stats)
 
     # The first BatchNorm's input does not depend on any normalisation: its
-    # statistics over the chosen training images can be computed directly.
+    # statistics over all the training images can be computed directly.
     disc = gan_models.Discriminator(16, 4)
-    n = min(1024, len(task.train))
-    pick = np.random.default_rng(task.config.seed).permutation(len(task.train))[:n]
-    assert n <= 64  # one batch: pooled statistics are that batch's
-    x = jnp.asarray(pipeline.gather(task.train, pick)["image"]) * 2.0 - 1.0
+    x = jnp.asarray(train.images.astype(np.float32))[..., None] * 2.0 - 1.0
     h = disc.apply(
         {"params": backbone},
         x,
         method=lambda m, x: m.convs[1](nn.leaky_relu(m.convs[0](x), 0.2)),
     )
     h = np.asarray(h, np.float64).reshape(-1, h.shape[-1])
-    np.testing.assert_allclose(stats["norms_0"]["mean"], h.mean(0), rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(stats["norms_0"]["var"], h.var(0), rtol=1e-3, atol=1e-6)
+    per_image = h.reshape(n, -1, h.shape[-1])
+    within = np.mean([per_image[b].reshape(-1, h.shape[-1]).var(0) for b in np.split(pick, 2)], 0)
+    assert np.max(h.var(0) / within) > 1.2  # the spread of the batch means counts
+    np.testing.assert_allclose(stats["norms_0"]["mean"], h.mean(0), rtol=1e-4)
+    np.testing.assert_allclose(stats["norms_0"]["var"], h.var(0), rtol=1e-3)
     for name in stats:  # nothing of the GAN's running averages is left
         assert not np.allclose(stats[name]["mean"], gan_stats[name]["mean"])

@@ -164,3 +164,41 @@ def test_clustering_separates_clumps_from_a_uniform_field():
     for g in features.CELLS:
         assert got["grid"][f"cells_dispersion_{g}"] < 0 < got["clumps"][f"cells_dispersion_{g}"]
     assert got["clumps"]["nearest_neighbour"] < got["grid"]["nearest_neighbour"] - 0.3
+
+
+def boxes_sky(sky: int = 0) -> np.ndarray:
+    """Boxes of known size and value on a constant sky (values above it):
+
+    A 5x5 of 100; B 4x4 of 100 with one 200 (half its peak: exactly 100);
+    C 7x7 of 40 (not bright: peak < 50); D 2x2 of 3 (below the 5-count
+    detection); E 3x3 of 4 around an 80 (a bright core with faint wings)."""
+    img = np.zeros((100, 100), np.int64)
+    img[10:15, 10:15] = 100
+    img[40:44, 40:44] = 100
+    img[41, 41] = 200
+    img[70:77, 70:77] = 40
+    img[90:92, 10:12] = 3
+    img[20:23, 60:63] = 4
+    img[21, 61] = 80
+    return (img + sky).astype(np.uint8)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0])  # the whole-image and the sparse path
+@pytest.mark.parametrize("sky", [0, 2])
+def test_feature_definitions_on_boxes(sky, fraction, monkeypatch):
+    monkeypatch.setattr(features, "DENSE_FRACTION", fraction)
+    v = dict(zip(features.NAMES, features.image_features(boxes_sky(sky)), strict=True))
+    # bright sources (peak >= 50 above the sky): A, B, E; the FWHM is the diameter of
+    # the disc of the pixels at or above half the peak: 25 px for A, 16 for B, 1 for E
+    assert v["bright_sources"] == pytest.approx(np.log10(1 + 3))
+    assert v["fwhm_max"] == pytest.approx(2 * np.sqrt(25 / np.pi), rel=1e-6)
+    assert v["fwhm_median"] == pytest.approx(2 * np.sqrt(16 / np.pi), rel=1e-6)
+    assert v["max"] == 200 + sky and v["background"] == v["sky_median"] == sky
+    total = 25 * 100 + 15 * 100 + 200 + 49 * 40 + 4 * 3 + 8 * 4 + 80
+    assert v["mean"] == pytest.approx(np.log10(1e-3 + sky + total / 100**2), rel=1e-6)
+    # photometric fluxes above the sky (D detects nothing; E's wings count): log10
+    # of 2500 = 3.40, 1960 = 3.29, 1700 = 3.23, 112 = 2.05 against edges 1, 1.25, ...
+    counts = [4] * 5 + [3] * 4 + [2] + [0] * 10
+    above = [v[f"flux_above_{i}"] for i in range(len(features.FLUX_BINS) - 1)]
+    np.testing.assert_allclose(above, np.log10(1.0 + np.asarray(counts)), rtol=1e-6)
+    assert v["detections"] == pytest.approx(np.log10(1 + 4)) and v["sky_sigma"] == 0

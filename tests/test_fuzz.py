@@ -7,7 +7,7 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -25,7 +25,8 @@ def png_bytes(arr, mode=None) -> bytes:
     return buf.getvalue()
 
 
-VALID = png_bytes(np.random.default_rng(0).integers(0, 255, (40, 30), dtype=np.uint8))
+PIXELS = np.random.default_rng(0).integers(0, 255, (40, 30), dtype=np.uint8)
+VALID = png_bytes(PIXELS)
 
 
 def check_png(data: bytes):
@@ -50,11 +51,14 @@ def test_random_bytes(data):
     st.integers(0, len(VALID)),
     st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), max_size=8),
 )
+@example(len(VALID), [])  # the file itself
 def test_truncated_and_mutated_pngs(cut, flips):
     data = bytearray(VALID)
     for pos, value in flips:
         data[pos] = value
-    check_png(bytes(data[:cut]) if cut < len(data) else bytes(data))
+    img = check_png(bytes(data[:cut]) if cut < len(data) else bytes(data))
+    if img is not None and data == VALID:  # a whole or cut copy of the file read: its pixels
+        np.testing.assert_array_equal(img, PIXELS)
 
 
 @settings(max_examples=200, **SETTINGS)
@@ -67,13 +71,20 @@ def test_truncated_and_mutated_pngs(cut, flips):
 def test_every_mode_and_size_reads_as_8_bit_gray(mode, w, h, seed):
     rng = np.random.default_rng(seed)
     if mode == "I;16":
-        im = Image.fromarray(rng.integers(0, 65535, (h, w), dtype=np.uint16))
+        wide = rng.integers(0, 65535, (h, w), dtype=np.uint16)
+        im, want = Image.fromarray(wide), (wide >> 8).astype(np.uint8)  # the high byte
     else:
-        im = Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), "RGB").convert(mode)
+        rgb = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        im = Image.fromarray(rgb, "RGB").convert(mode)
+        want = np.asarray(im.convert("L"))  # the written image's gray levels
+        if mode in ("L", "RGB", "RGBA", "LA"):  # no palette or threshold: ITU-R 601 luma
+            luma = rgb.astype(np.int64) @ [19595, 38470, 7471]
+            np.testing.assert_array_equal(want, (luma + 32768) >> 16)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
     img = check_png(buf.getvalue())
     assert img is not None and img.shape == (h, w)
+    np.testing.assert_array_equal(img, want)
 
 
 CSV_CHARS = st.sampled_from(list('0123456789.,-eE naNIf"\n\r;xId') + ["Actual", "Id,Actual\n"])

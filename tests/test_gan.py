@@ -10,8 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cosmojax import cli, sampling, scoring
+from cosmojax import cli, sampling, scoring, tasks
 from cosmojax.configlib import ConfigError
+from cosmojax.data import intensity, layout, resample
+from cosmojax.data import sky as sky_lib
 from cosmojax.models import gan as gan_models
 from cosmojax.tasks import gan as gan_task
 from cosmojax.train import metrics as metrics_lib
@@ -136,11 +138,40 @@ def test_training_resumes_exactly_and_samples(tiny_data, tmp_path):
         assert all(np.array_equal(a[k], b[k]) for k in a)
     assert (tmp_path / "a" / "samples" / "step_000006.png").exists()
     g = sampling.load(tmp_path / "a")
-    imgs = g.sample(jax.random.PRNGKey(0), 3)
-    assert imgs.shape == (3, 16, 16) and imgs.dtype == np.uint8 and g.kind == "gan"
-    assert g.interpolate(np.zeros(g.latent_dim), np.ones(g.latent_dim), 4).shape == (4, 16, 16)
+    assert g.kind == "gan" and g.step == 6
+    check_samples(g, straight.state, tmp_path / "a")
     with pytest.raises(NotImplementedError, match="not supported for GANs"):
-        g.encode(imgs)
+        g.encode(g.sample(jax.random.PRNGKey(0), 2))
+
+
+def check_samples(g, state, workdir):
+    """Samples are the restored generator's eval-mode images of the prior's latents
+    (plus the drawn sky): a pure function of the key; the interpolation's ends are
+    its ends' images."""
+    imgs = g.sample(jax.random.PRNGKey(0), 3)
+    assert imgs.shape == (3, 16, 16) and imgs.dtype == np.uint8
+    assert int(imgs.max()) > int(imgs.min())  # not one constant image
+    np.testing.assert_array_equal(g.sample(jax.random.PRNGKey(0), 3), imgs)
+    assert not np.array_equal(g.sample(jax.random.PRNGKey(1), 3), imgs)
+    assert not np.array_equal(imgs[0], imgs[1])  # each image its own latent
+    z = np.asarray(g.latents(jax.random.split(jax.random.PRNGKey(0))[0], 3))
+    np.testing.assert_array_equal(g.decode(z), imgs)
+    c, nz = g.config.data, int(g.config.model.nz)
+    gen = gan_task.GANTask(g.config).generator  # eval mode: running statistics
+    variables = {"params": state.params["g"], "batch_stats": state.model_state["g"]}
+    out = jax.jit(gen.apply)(variables, z[:, :nz])
+    want = intensity.inverse(
+        (np.asarray(out)[..., 0] + 1.0) / 2.0, c.intensity_map, c.intensity_scale
+    )
+    if g.latent_dim > nz:  # data.sky 'draw': the last coordinate picks the sky level
+        sky = sky_lib.SkyLevels.load(workdir / sky_lib.SKY_FILE).at(jnp.asarray(z[:, nz]))
+        want = np.minimum(want + np.asarray(sky)[:, None, None], 1.0)
+    np.testing.assert_allclose(g.decode_float(z), want, atol=1e-5)
+    path = g.interpolate(z[0], z[1], 4).astype(int)
+    assert path.shape == (4, 16, 16)
+    ends = np.stack([g.decode(z[0])[0], g.decode(z[1])[0]]).astype(int)
+    np.testing.assert_allclose(path[[0, -1]], ends, atol=1)  # a level of rounding at most
+    assert (path[1] != path[0]).any() and (path[2] != path[3]).any()  # the frames move
 
 
 @pytest.mark.parametrize("d_norm", ["batch", "layer", "none"])
@@ -156,9 +187,23 @@ def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path, d_norm
     d = sampling.load(tmp_path / "gan").params["d"]
     backbone = flat_params(result.state.params["backbone"])
     assert all(np.array_equal(v, flat_params(d)[k]) for k, v in backbone.items())  # frozen
-    s = scoring.load(tmp_path / "critic")
-    scores = s.score(np.zeros((2, 50, 50), np.uint8))
-    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 8))
+    if d_norm == "batch":  # BatchNorm statistics of real images, not the GAN's running ones
+        got = result.state.model_state["batch_stats"]["backbone"]
+        gan = {k: sampling.load(tmp_path / "gan").model_state["d"][k] for k in got}
+        want = tasks.build(config)._real_batch_stats(result.state.params["backbone"], gan)
+        for k in got:
+            for m in ("mean", "var"):
+                np.testing.assert_allclose(got[k][m], want[k][m], rtol=1e-5, err_msg=k)
+            assert not np.allclose(got[k]["mean"], gan[k]["mean"])
+    # a score is the trained critic (its state as trained) on the area-reduced image
+    _, paths, _ = layout.list_split(tiny_data, "scored")
+    imgs = np.stack([layout.read_png(p) for p in paths[:3]])
+    x = np.stack([resample.prepare_image(im, 16) for im in imgs])[..., None]
+    variables = {"params": result.state.params, **result.state.model_state}
+    want = np.clip(jax.jit(tasks.build(config).model.apply)(variables, x), 0.0, 8.0)
+    scores = scoring.load(tmp_path / "critic", step=4).score(imgs)  # the last, not the best
+    np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-5)
+    assert len(set(scores.tolist())) == 3  # each image its own score
 
 
 def test_critic_scorer_defaults_fit_the_default_gan():
@@ -259,21 +304,51 @@ def test_wgan_gp_trains_and_penalises_the_critic_gradient(tiny_data, tmp_path):
     assert len(rows) == 6 and all(np.isfinite(r["train_d_loss"]) for r in rows)
     g = sampling.load(tmp_path / "w")
     assert g.sample(jax.random.PRNGKey(0), 2).shape == (2, 16, 16)
-    # the penalty: a critic with gradient norm 1 everywhere pays nothing, a scaled one pays
-    d = gan_models.Discriminator(16, 4, norm="none")
-    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)), jnp.float32)
-    params = d.init(jax.random.PRNGKey(0), x)["params"]
-    key = jax.random.PRNGKey(1)
-    pen = jax.vmap(
-        lambda r, f: gan_task.gradient_penalty(d.apply, params, r, f, key), axis_name="data"
-    )(x[None], -x[None])[0]
-    grads = jax.grad(lambda y: d.apply({"params": params}, y).sum())(x)
-    norms = np.sqrt((np.asarray(grads) ** 2).reshape(4, -1).sum(1))
-    assert float(pen) > 0 and np.isfinite(float(pen)) and norms.mean() != 1.0
+    # the penalty at interpolates of real (1) and fake (0) 1x1 images under the
+    # critic c * x^2: |grad| = 2 c eps, so the penalty is mean((2 c eps - 1)^2)
+    # = 4 c^2 m2 - 4 c m1 + 1 (m1, m2: the moments of eps ~ U(0, 1), one draw per
+    # example); two scales c give both moments, their variance 1/12 (0 if eps were
+    # shared), and c = 1 the expectation 1/3
+    n = 4096
+    p_half, p_one = gp_of_square_critic([0.5, 1.0], n)
+    m2 = (p_one - 1 - 2 * (p_half - 1)) / 2
+    m1 = (m2 - (p_half - 1)) / 2
+    se = {"p": np.sqrt(4 / 45 / n), "m1": np.sqrt(1 / 12 / n), "var": np.sqrt(1 / 180 / n)}
+    assert abs(p_one - 1 / 3) < 4 * se["p"], p_one
+    assert abs(m1 - 1 / 2) < 4 * se["m1"], m1
+    assert abs(m2 - m1**2 - 1 / 12) < 4 * se["var"], m2 - m1**2
     with pytest.raises(ValueError, match="d_norm"):
         bad = tiny_gan_config(tiny_data)
         bad.model.loss, bad.model.d_norm = "wgan_gp", "batch"
         gan_task.GANTask(bad)
+
+
+def gp_of_square_critic(scales, n: int) -> list[float]:
+    """:func:`gan_task.gradient_penalty` (per-example keys: inside shard_map on one
+    device) of the critic ``c * x^2`` (``c`` its parameters) between ``n`` real
+    images of 1 and fakes of 0, 1x1 pixels, for each ``c`` in ``scales``."""
+    from jax.sharding import AxisType
+    from jax.sharding import PartitionSpec as P
+
+    from cosmojax.train import parallel
+
+    def d_apply(variables, y, train):
+        return variables["params"] * (y**2).sum((1, 2, 3))
+
+    def penalty(c, real, fake):
+        return gan_task.gradient_penalty(d_apply, c, real, fake, jax.random.PRNGKey(5))
+
+    mesh = jax.make_mesh(
+        (1,), (parallel.AXIS,), axis_types=(AxisType.Auto,), devices=jax.devices()[:1]
+    )
+    batch = P(parallel.AXIS)
+    fn = jax.jit(
+        jax.shard_map(
+            penalty, mesh=mesh, in_specs=(P(), batch, batch), out_specs=P(), check_vma=False
+        )
+    )
+    real, fake = jnp.ones((n, 1, 1, 1)), jnp.zeros((n, 1, 1, 1))
+    return [float(fn(jnp.float32(c), real, fake)) for c in scales]
 
 
 def test_gan_discriminator_learns_and_a_non_finite_loss_stops(tiny_data, tmp_path):
@@ -394,3 +469,101 @@ def test_a_minibatch_group_that_does_not_divide_the_batch_is_refused(tiny_data):
     bad.model.mbstd_group = 3  # batch 8
     with pytest.raises(ConfigError, match="mbstd_group"):
         gan_task.GANTask(bad)
+
+
+def _one_device(fn, *args):
+    """``fn`` on one device's shard: a leading axis of 1 and the ``data`` axis name."""
+    out = jax.jit(jax.vmap(fn, axis_name="data"))(*jax.tree.map(lambda x: x[None], args))
+    return jax.tree.map(lambda x: x[0], out)
+
+
+def test_wasserstein_losses_are_the_critics_mean_differences():
+    """The critic's loss is mean D(fake) - mean D(real) plus ``gp`` times the
+    penalty; the generator's is -mean D(fake), pulled back through its VJP (here
+    G's parameters are the fakes themselves: its update is minus that gradient)."""
+    import optax
+
+    d = gan_models.Discriminator(16, 4, norm="layer")
+    rng = np.random.default_rng(4)
+    real, fake = (jnp.asarray(rng.uniform(-1, 1, (4, 16, 16, 1)), jnp.float32) for _ in "ab")
+    key, tx = jax.random.PRNGKey(2), optax.sgd(1.0)
+    d_step = functools.partial(
+        gan_task.d_step, d_apply=d.apply, tx_d=tx, real_target=1.0, loss="wgan_gp"
+    )
+    g_step = functools.partial(gan_task.g_step, d_apply=d.apply, tx_g=tx, loss="wgan_gp")
+
+    def run(real, fake):
+        params = d.init(jax.random.PRNGKey(0), real)["params"]
+        critic = lambda x: d.apply({"params": params}, x, train=True)  # noqa: E731
+        m_d = [
+            d_step({"d": params}, {"d": {}}, tx.init(params), real, fake, key, gp=gp)[3]
+            for gp in (0.0, 10.0)
+        ]
+        _, vjp = jax.vjp(lambda f: f, fake)
+        new, _, _, m_g = g_step({"g": fake, "d": params}, {"d": {}}, tx.init(fake), fake, vjp)
+        want = {
+            "logits": critic(jnp.concatenate([real, fake])),
+            "pen": gan_task.gradient_penalty(d.apply, params, real, fake, key),
+            "g_grad": jax.grad(lambda f: -critic(f).mean())(fake),
+        }
+        return m_d, fake - new["g"], m_g, want
+
+    m_d, g_moved, m_g, want = _one_device(run, real, fake)
+    logits = want["logits"]
+    d_loss = float(logits[4:].mean() - logits[:4].mean())
+    np.testing.assert_allclose(float(m_d[0]["d_loss"]), d_loss, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(float(m_d[0]["d_real"]), float(logits[:4].mean()), rtol=1e-5)
+    assert float(want["pen"]) > 0
+    gap = float(m_d[1]["d_loss"] - m_d[0]["d_loss"])
+    np.testing.assert_allclose(gap, 10 * float(want["pen"]), rtol=1e-4)
+    np.testing.assert_allclose(float(m_g["g_loss"]), -float(logits[4:].mean()), rtol=1e-5)
+    np.testing.assert_allclose(g_moved, want["g_grad"], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("n_critic", [2, 4])
+def test_each_critic_update_takes_its_own_slice_of_the_batch(n_critic):
+    """``train_step`` with stand-ins for the networks and updates: the critic
+    updates, in order, read consecutive slices of the (mapped) real images, and
+    each its own gradient-penalty key."""
+    from cosmojax.train.state import TrainState
+
+    cfg = tiny_config("gan", "unused").data
+
+    def d_update(params, stats, opt_d, real, fake, key):
+        seen = jnp.concatenate([params["d"]["seen"], real])
+        keys = jnp.concatenate([params["d"]["keys"], key[None]])
+        return {**params, "d": {"seen": seen, "keys": keys}}, stats, opt_d, {}
+
+    step = functools.partial(
+        gan_task.train_step,
+        g_apply=lambda v, z, train, mutable: (jnp.zeros((len(z), 16, 16, 1)), {"batch_stats": {}}),
+        d_update=d_update,
+        g_update=lambda params, stats, opt_g, fake, vjp, real: (params, stats, opt_g, {}),
+        nz=3,
+        data_cfg=cfg,
+        n_critic=n_critic,
+    )
+    key = jax.random.PRNGKey(0)
+    state = TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params={
+            "g": {},
+            "d": {"seen": jnp.zeros((0, 16, 16, 1)), "keys": jnp.zeros((0, 2), jnp.uint32)},
+        },
+        opt_state={"g": {}, "d": {}},
+        model_state={"g": {}, "d": {}},
+        rng=key,
+    )
+    x = jnp.asarray(np.random.default_rng(5).uniform(0, 1, (8, 16, 16, 1)), jnp.float32)
+    new, _ = _one_device(step, state, {"image": x})
+    want = gan_task.to_tanh_range(x, cfg)
+    np.testing.assert_allclose(new.params["d"]["seen"], want, rtol=1e-6, atol=1e-6)
+    assert len({tuple(k) for k in np.asarray(new.params["d"]["keys"]).tolist()}) == n_critic
+
+
+def test_the_generator_reads_intensities_in_the_tanh_range():
+    c = tiny_config("gan", "unused")
+    c.data.sky = "keep"
+    x = jnp.zeros((2, 4, 4, 1)).at[1].set(1.0)  # an empty and a saturated image
+    out = np.asarray(gan_task.to_tanh_range(x, c.data))
+    np.testing.assert_allclose(out[:, 0, 0, 0], [-1.0, 1.0], atol=1e-6)

@@ -249,3 +249,66 @@ def test_stamps_read_a_scattered_sky_as_sky_not_as_faint_sources():
     assert np.median(big) == sky and (big > sky).mean() < 0.03
     _, n = ndimage.label(big > sky, structure=np.ones((3, 3), bool))
     assert n == 2, n
+
+
+def test_a_saturated_source_is_never_brightened(tmp_path):
+    """A star that reached 255 on a sky of 50 is 205 counts above it in the library:
+    a brighter generated peak does not brighten it (its core stays 255, the rest as
+    cut), a fainter one dims all but its core. A version-1 file derives the flag
+    from the stamp reaching 255."""
+    on_sky = _star(200, 100, 100, 900, 2.0, sky=50)
+    lib = upscale.SourceLibrary.build([on_sky, _star(200, 100, 100, 900, 2.0)], 25, "max")
+    assert lib.saturated.tolist() == [True, True] and lib.stamp(0).max() == 205
+    one = upscale.SourceLibrary.build([on_sky], 25, "max")
+    levels = np.unique(one.stamp(0))  # the saturated core last
+    small = np.zeros((25, 25), np.float32)
+    for peak, factor in ((250.0, 1.0), (150.0, 150 / 205)):
+        small[12, 12] = peak
+        out = one.render(small, 200)
+        assert out.max() == 255
+        np.testing.assert_allclose(np.unique(out)[-2], levels[-2] * factor, rtol=1e-5)
+    lib.save(tmp_path / "v2.npz")
+    again = upscale.SourceLibrary.load(tmp_path / "v2.npz")
+    assert again.image_size == 200 and not again.fits(1000)
+    with np.load(tmp_path / "v2.npz") as f:
+        fields = {k: f[k] for k in f.files if k not in ("saturated", "image_size")}
+    np.savez(tmp_path / "v1.npz", **{**fields, "version": 1})
+    old = upscale.SourceLibrary.load(tmp_path / "v1.npz")
+    assert old.saturated.tolist() == [False, True] and old.image_size is None
+
+
+def test_a_stamp_lands_with_its_peak_where_the_library_saw_it():
+    """A lopsided source, its low-resolution image turned by each symmetry of the
+    square, renders as the source turned, pixel for pixel: the stamp is turned
+    and placed with its brightest pixel where the turn puts it."""
+    im = np.maximum(_star(200, 101, 98, 200, 2.0), _star(200, 105, 95, 90, 1.5))
+    lib = upscale.SourceLibrary.build([im], 25, "max")
+    assert len(lib) == 1
+    small = resample.max_resize(im.astype(np.float32), 25)
+    for t in range(upscale.TURNS):
+        out = lib.render(upscale.turn(small, t), 200)
+        np.testing.assert_array_equal(out, upscale.turn(im, t), err_msg=f"turn {t}")
+
+
+def test_the_library_reads_the_training_side_of_the_split(tiny_data, tmp_path):
+    from cosmojax.tasks import gan as gan_task
+    from cosmojax.tasks import generated
+    from tests.helpers import tiny_config
+
+    # validation ids by their hash in both splits: at the default 0.1 the 12 labeled
+    # images draw none, and the fallback (the smallest hash) then picks a validation
+    # image per split in library_paths but over the chosen images in the split
+    c = tiny_config("gan", tiny_data, **{"data.score_threshold": 1.0, "data.val_fraction": 0.3})
+    c.data.library_images = 1000
+    train = gan_task.GANTask(c).train
+    assert sorted(p.stem for p in generated.library_paths(c)) == sorted(train.ids)
+    c.data.library_images = 5
+    assert len(generated.library_paths(c)) == 5
+    # a run stopped before its first checkpoint builds (and writes) its library
+    (tmp_path / "checkpoints").mkdir()
+    lib = generated.workdir_library(c, tmp_path)
+    assert lib is not None and (tmp_path / upscale.LIBRARY_FILE).is_file()
+    # a resumed run's library must match the data's representation
+    c.data.downsample = "area"
+    with pytest.raises(ValueError, match="a library of 'max' images at 16"):
+        generated.workdir_library(c, tmp_path)

@@ -110,3 +110,27 @@ def test_a_gan_run_draws_its_sky_from_the_training_images(tiny_data, tmp_path):
     (w / sky_lib.SKY_FILE).unlink()
     with pytest.raises(ValueError, match="sky.json"):
         sampling.load(w)
+
+
+def test_configs_written_before_data_sky_keep_the_sky():
+    assert sky_lib.mode({}) == "keep"  # a config without data.sky
+    c = tiny_config("gan", "unused")
+    c.data.sky = "keep"
+    assert gan_task.GANTask(c).latent_dim == c.model.nz  # no sky coordinate
+    c.data.sky = "draw"
+    assert gan_task.GANTask(c).latent_dim == c.model.nz + 1
+
+
+def test_a_resumed_run_keeps_its_sky_levels(tmp_path):
+    from cosmojax.tasks import generated
+
+    c = tiny_config("gan", "unused")
+    c.data.sky = "draw"
+    images = _images()
+    first = generated.workdir_sky(c, tmp_path, lambda: images)
+    np.testing.assert_allclose(first.levels, [0, 1 / 255, 2 / 255], atol=1e-7)
+    assert (tmp_path / sky_lib.SKY_FILE).is_file()
+    again = generated.workdir_sky(c, tmp_path, lambda: images + 0.5)  # resumed: the file's
+    np.testing.assert_array_equal(again.levels, first.levels)
+    c.data.sky = "keep"
+    assert generated.workdir_sky(c, tmp_path / "keep", lambda: images) is None

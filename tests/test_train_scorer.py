@@ -9,7 +9,8 @@ import pytest
 
 from cosmojax import cli, tasks
 from cosmojax.configlib import ConfigError
-from cosmojax.data import layout, pipeline
+from cosmojax.data import layout, pipeline, resample
+from cosmojax.evaluation import features
 from cosmojax.models import scorer as scorer_models
 from cosmojax.train import loop, parallel
 from cosmojax.train import metrics as metrics_lib
@@ -151,6 +152,17 @@ def test_stats_scorer_normalises_its_features_from_data(tiny_data, tmp_path):
     s = scoring.load(tmp_path / "stats")
     np.testing.assert_array_equal(s.model_state["norm"]["quantiles"], q)
     assert s.score(np.zeros((1, 100, 100), np.uint8)).shape == (1,)
+    # a score is the trained model on the image at its resolution and the image's
+    # full-resolution statistics
+    _, paths, _ = layout.list_split(tiny_data, "scored")
+    imgs = np.stack([layout.read_png(p) for p in paths[:3]])
+    x = np.stack([resample.prepare_image(im, 16) for im in imgs])[..., None]
+    feats = np.stack([features.image_features(im) for im in imgs])
+    variables = {"params": result.state.params, **result.state.model_state}
+    want = jax.jit(tasks.build(config).model.apply)(variables, x, feats)  # eager: seconds
+    got = s.score(imgs)
+    np.testing.assert_allclose(got, np.clip(want, 0.0, 8.0), rtol=1e-5, atol=1e-5)
+    assert len(set(got.tolist())) == 3  # each image its own score
     with pytest.raises(ValueError, match="defined on 100x100 images"):
         s.score(np.zeros((1, 40, 40), np.uint8))
 
@@ -266,7 +278,7 @@ def test_scoring_compiles_once_per_shape(tiny_data, tmp_path):
     traces = collections.Counter()
 
     def apply_fn(*args, **kwargs):  # runs only while jax traces
-        traces["features" if kwargs.get("capture_intermediates") else "score"] += 1
+        traces["features" if kwargs.get("mutable") else "score"] += 1  # the sown layer
         return loaded.apply_fn(*args, **kwargs)
 
     s = dataclasses.replace(loaded, apply_fn=apply_fn, batch_size=8)
