@@ -52,7 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 RESULTS_LINK = "benchmarks/RESULTS.md"
-OWN_DOCS = [README] + [ROOT / "docs" / f"{n}.md" for n in ("data", "generators", "design", "accelerators", "layers")]
+DOCS = ("data", "generators", "design", "accelerators", "layers")
+OWN_DOCS = [README] + [ROOT / "docs" / f"{n}.md" for n in DOCS]
 MAX_LINES = 250
 
 DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
