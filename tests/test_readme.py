@@ -184,6 +184,9 @@ SOURCES = {
     "input, first pass: decode": ["| first pass: decode, area-resample 1000→128"],
     "input, every later pass": ["| later passes: batches of 64"],
     "input, first pass with the full-resolution": ["Preparing the 12,000 images at 128x128"],
+    "roofline, the paper scorer": ["| paper scorer (`scorer`) |"],
+    "roofline, the paper VAE": ["| paper VAE (`vae_paper`) |"],
+    "roofline, the paper DCGAN": ["| paper DCGAN (`dcgan_paper`) |"],
 }
 
 
