@@ -71,10 +71,10 @@ def scorer_dirs(tiny_data, tmp_path_factory):
 
 
 def test_run_passes_config_dicts_and_files_to_the_training_scripts_function(monkeypatch):
-    from cosmojax import cli
+    from cosmojax import training
 
     calls = []
-    monkeypatch.setattr(cli, "train", lambda config, workdir: calls.append((config, workdir)))
+    monkeypatch.setattr(training, "train", lambda config, workdir: calls.append((config, workdir)))
     base = configlib.load(CONFIGS / "vae.py")
     cosmojax.run(base, "w1", num_steps=5, **{"model.latent_dim": 3})
     cosmojax.run(str(CONFIGS / "vae.py"), "w2", **{"data.dir": Path("/data/cil")})
