@@ -21,6 +21,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 import cosmojax.data  # noqa: F401  (TensorFlow's environment defaults, before TF loads)
+from cosmojax.console import quiet_logs
 from cosmojax.training import train  # noqa: F401  (cli.train: the scripts' and tests' entry)
 
 _DONE = False
@@ -211,28 +212,6 @@ def _join(where: str, hint: str, **explicit) -> str:
             f"error: {where}: cannot join the other processes ({_one_line(e)}); {hint}"
         ) from None
     return where
-
-
-_QUIET = (  # library messages that say nothing actionable to a user of this project
-    "custom data configuration",
-    "has no dataset_info.json",
-    "did not provide metrics",
-    "read_only=True",
-    "directory is read only",
-    "FeatureConnector.dtype",
-)
-
-
-def quiet_logs():
-    """Library INFO chatter (Orbax, TFDS) off; warnings and errors stay."""
-    import logging
-
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.WARNING)
-    logging.getLogger("absl").addFilter(
-        lambda r: not any(text in r.getMessage() for text in _QUIET)
-    )
 
 
 def user_errors():
