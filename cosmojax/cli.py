@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import sys
 
 from absl import app, flags
 from ml_collections import config_flags
 
 import cosmojax.data  # noqa: F401  (TensorFlow's environment defaults, before TF loads)
+from cosmojax import configlib
 from cosmojax.console import quiet_logs
 from cosmojax.training import train  # noqa: F401  (cli.train: the scripts' and tests' entry)
 
@@ -255,20 +255,20 @@ def run(argv):
 
 
 def _config_field_error(e: Exception, argv) -> str:
-    """One line for an unknown ``--config.*`` field: the field, ml_collections'
-    suggestion and the config file that defines the fields."""
-    while e.args and isinstance(e.args[0], BaseException):  # AttributeError(KeyError(msg))
-        e = e.args[0]
-    message = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
-    lines = message.splitlines() or [""]
-    name = lines[0].strip("\"'")
-    given = [a.split("=")[0] for a in argv[1:] if a.startswith("--config.")]
-    flag = next((g for g in given if g.endswith("." + name)), " ".join(given))
-    config = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")), None)
-    suggestion = re.search(r'Did you mean "([^"]+)"', message)
-    hint = f"; did you mean {suggestion.group(1)!r}?" if suggestion else ""
-    config = config or _DEFAULT_CONFIG or "the config file"
-    return f"error: unknown config field {name!r} (given: {flag}{hint}); see {config}"
+    """One line for an unknown ``--config.*`` field: the flag, the closest field
+    of the config file (difflib, as :func:`configlib.load` suggests) and the file."""
+    path = next((a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")), None)
+    path = path or _DEFAULT_CONFIG
+    given = [a.split("=")[0][len("--config.") :] for a in argv[1:] if a.startswith("--config.")]
+    try:
+        config = configlib.load(path)
+    except Exception:  # noqa: BLE001 (the file's own error comes first; name the flags)
+        return f"error: unknown config field in {' '.join(given) or argv[1:]}: {_one_line(e)}"
+    unknown = configlib.unknown_fields(config, given) or given
+    name = unknown[0] if unknown else _one_line(e)
+    near = configlib.closest_field(config, name)
+    hint = f"; did you mean {near!r}?" if near else ""
+    return f"error: unknown config field {name!r} (given: --config.{name}{hint}); see {path}"
 
 
 def parse_flags(argv):

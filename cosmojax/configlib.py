@@ -121,19 +121,41 @@ def _fields(config, prefix: str = "") -> list[str]:
     return out
 
 
+def _parent(config, key: str):
+    """The ConfigDict that holds field ``key`` (dotted), or None if there is no such field."""
+    *parents, name = key.split(".")
+    node = config
+    for part in parents:
+        node = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
+    return node if isinstance(node, ml_collections.ConfigDict) and name in node else None
+
+
+def closest_field(config, key: str) -> str | None:
+    """The field of ``config`` whose dotted name is closest to ``key`` (difflib), if any.
+
+    >>> closest_field(base("vae"), "batch_sise")
+    'batch_size'
+    """
+    near = difflib.get_close_matches(key, _fields(config), n=1)
+    return near[0] if near else None
+
+
+def unknown_fields(config, keys) -> list[str]:
+    """Those of the dotted ``keys`` that are not fields of ``config``."""
+    return [k for k in keys if _parent(config, k) is None]
+
+
 def _override(config, overrides: dict, where: str) -> ml_collections.ConfigDict:
     config = copy.deepcopy(config)
     for key, value in overrides.items():
-        *parents, name = key.split(".")
-        node = config
-        for part in parents:
-            node = node.get(part) if isinstance(node, ml_collections.ConfigDict) else None
-        if not isinstance(node, ml_collections.ConfigDict) or name not in node:
-            near = difflib.get_close_matches(key, _fields(config), n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
+        node = _parent(config, key)
+        if node is None:
+            near = closest_field(config, key)
+            hint = f" (did you mean {near!r}?)" if near else ""
             raise ConfigError(
                 f"unknown config field {key!r}{hint}; the fields are those of {where}"
             )
+        name = key.split(".")[-1]
         if isinstance(value, os.PathLike) and isinstance(node[name], str):
             value = os.fspath(value)  # a path for a path field (data.dir)
         try:

@@ -6,8 +6,8 @@
     array([1.53, 0.02, ...], dtype=float32)      # in [0, 8]
     >>> s.score("gen/")                          # a folder of PNGs, in file-name order
 
-Images are reduced to the model's resolution with the same area resampling as
-the training data (:mod:`cosmojax.data.resample`); a scorer that reads
+Images are reduced to the model's resolution as its training data were (area
+averages, or block maxima for a critic scorer; :mod:`cosmojax.data.resample`); a scorer that reads
 full-resolution statistics computes them from the images as given, as
 preparation does (:func:`full_resolution_stats`).
 
@@ -49,6 +49,11 @@ class Scorer:
     @property
     def resolution(self) -> int:
         return int(self.config.data.resolution)
+
+    @property
+    def reduction(self) -> tuple[int, str]:
+        """How its training images were reduced: (resolution, ``data.downsample``)."""
+        return self.resolution, str(self.config.data.get("downsample", "area"))
 
     @property
     def with_stats(self) -> bool:
@@ -127,7 +132,7 @@ class Scorer:
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """One uint8 image ``[H, W]`` -> float32 ``[r, r]`` in [0, 1], as the training
-        data were reduced (area).
+        data were reduced (:attr:`reduction`: area averages, or block maxima).
 
         >>> s.prepare(np.zeros((1000, 1000), np.uint8)).shape  # doctest: +SKIP
         (128, 128)
@@ -135,7 +140,7 @@ class Scorer:
         image = np.asarray(image)
         if image.ndim != 2:
             raise ValueError(f"expected a 2-D grayscale image, got shape {image.shape}")
-        return resample.prepare_image(image, self.resolution)
+        return resample.prepare_image(image, *self.reduction)
 
     @property
     def stats_image_size(self) -> int:
@@ -153,7 +158,7 @@ class Scorer:
 
     def _prepare_all(self, images) -> tuple[np.ndarray, np.ndarray | None]:
         prepared, stats = _prepare([self], images)
-        return prepared[self.resolution], stats
+        return prepared[self.reduction], stats
 
     def score(self, images) -> np.ndarray:
         """Scores float32 ``[N]`` in [0, 8] of uint8 images ``[N, H, W]`` (or a list
@@ -178,20 +183,24 @@ def _images_of(images):
     return images
 
 
-def _prepare(members, images) -> tuple[dict[int, np.ndarray], np.ndarray | None]:
-    """``images`` (uint8 2-D arrays, read once, one at a time) reduced to each
-    member resolution, and their full-resolution statistics if a member reads
-    them (computed once, at the first reader's image size), else None."""
-    by_res = {m.resolution: m for m in members}
+def _prepare(members, images) -> tuple[dict[tuple, np.ndarray], np.ndarray | None]:
+    """``images`` (uint8 2-D arrays, read once, one at a time) reduced as each
+    member's training images were (by :attr:`Scorer.reduction`), and their
+    full-resolution statistics if a member reads them (computed once, at the
+    first reader's image size), else None."""
+    by_reduction = {m.reduction: m for m in members}
     readers = [m for m in members if m.with_stats]
-    prepared = {r: [] for r in by_res}
+    prepared = {k: [] for k in by_reduction}
     stats = []
     for image in images:
-        for r, m in by_res.items():
-            prepared[r].append(m.prepare(image))
+        for k, m in by_reduction.items():
+            prepared[k].append(m.prepare(image))
         if readers:
             stats.append(full_resolution_stats([image], readers[0].stats_image_size)[0])
-    arrays = {r: np.stack(p) if p else np.zeros((0, r, r), np.float32) for r, p in prepared.items()}
+    arrays = {
+        (r, d): np.stack(p) if p else np.zeros((0, r, r), np.float32)
+        for (r, d), p in prepared.items()
+    }
     if not readers:
         return arrays, None
     return arrays, np.stack(stats) if stats else np.zeros((0, features.SIZE), np.float32)
@@ -203,7 +212,7 @@ def _score(scorer, images) -> np.ndarray:
     prepared, stats = _prepare(scorer.members, _images_of(images))
     return scorer.combine(
         [
-            m.score_prepared(prepared[m.resolution], stats if m.with_stats else None)
+            m.score_prepared(prepared[m.reduction], stats if m.with_stats else None)
             for m in scorer.members
         ]
     )

@@ -11,6 +11,7 @@ import numpy as np
 from cosmojax import tasks
 from cosmojax.data import pipeline
 from cosmojax.models import gan as gan_models
+from cosmojax.tasks import gan as gan_task
 from cosmojax.train import parallel
 from tests.helpers import flat_params, tiny_config
 
@@ -47,8 +48,8 @@ def test_batchnorm_statistics_come_from_real_images(tiny_data):
     rng = np.random.default_rng(0)
     n = 128
     pick = np.random.default_rng(task.config.seed).permutation(n)
-    images = 0.4 * rng.uniform(0, 1, (n, 16, 16))
-    images[pick[: n // 2]] += 0.6  # the first batch bright
+    images = rng.uniform(0, 1, (n, 16, 16))
+    images[pick[n // 2 :]] *= 0.02  # the second batch faint (a sky level would be subtracted)
     train = pipeline.Split(np.arange(n).astype(str), images.astype(np.float16), np.ones(n))
     task.splits = (train, task.splits[1])
     assert sum(1 for _ in task._init_batches()) == 2
@@ -61,7 +62,10 @@ def test_batchnorm_statistics_come_from_real_images(tiny_data):
     # The first BatchNorm's input does not depend on any normalisation: its
     # statistics over all the training images can be computed directly.
     disc = gan_models.Discriminator(16, 4)
-    x = jnp.asarray(train.images.astype(np.float32))[..., None] * 2.0 - 1.0
+    # the GAN's training input (log map, less each image's sky), as the critic reads it
+    x = gan_task.to_tanh_range(
+        jnp.asarray(train.images.astype(np.float32))[..., None], task.config.data
+    )
     h = disc.apply(
         {"params": backbone},
         x,

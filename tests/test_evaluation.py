@@ -6,6 +6,7 @@ import json
 
 import jax.numpy as jnp
 import numpy as np
+from scipy import spatial
 
 from cosmojax import evaluate
 from cosmojax.evaluation import catalog, metrics, statistics
@@ -71,6 +72,34 @@ def test_memorisation_distance_detects_copies():
     bank = rng.uniform(size=(30, 16))
     assert metrics.mean_nn_distance(bank, bank) < 1e-3
     assert metrics.mean_nn_distance(rng.uniform(size=(30, 16)), bank) > 0.3
+
+
+def test_memorisation_ratio_sees_near_copies_of_images():
+    """Images as evaluate compares them (metrics.small thumbnails): training images
+    with noise, a brightness change and a one-pixel shift are near copies, their
+    ratio far below that of new images from the same population (about 1)."""
+    rng = np.random.default_rng(5)
+
+    def draw(n):
+        imgs = np.zeros((n, 96, 96))
+        yy, xx = np.mgrid[:96, :96]
+        for img in imgs:
+            for _ in range(5):
+                y, x, a = rng.uniform(8, 88, 2).tolist() + [rng.uniform(60, 250)]
+                img += a * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * 4.0**2))
+        return np.clip(imgs, 0, 255).astype(np.uint8)
+
+    train, held_out, fresh = draw(24), draw(24), draw(24)
+    noisy = train.astype(np.int32) * 0.9 + rng.normal(0, 3, train.shape)
+    near = np.clip(np.roll(noisy, 1, axis=2), 0, 255).astype(np.uint8)
+    small = {k: metrics.small(v) for k, v in dict(t=train, h=held_out, f=fresh, n=near).items()}
+    scale = metrics.mean_nn_distance(small["h"], small["t"])
+    near_ratio = metrics.mean_nn_distance(small["n"], small["t"]) / scale
+    fresh_ratio = metrics.mean_nn_distance(small["f"], small["t"]) / scale
+    assert near_ratio < 0.35 and 0.8 < fresh_ratio < 1.25, (near_ratio, fresh_ratio)
+    # each near copy is nearest to the image it was made from
+    _, index = spatial.cKDTree(small["t"]).query(small["n"], k=1)
+    np.testing.assert_array_equal(index, np.arange(len(train)))
 
 
 def stat_images() -> np.ndarray:

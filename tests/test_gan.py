@@ -180,7 +180,7 @@ def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path, d_norm
     config = tiny_config("gan_scorer", tiny_data, num_steps=4, **{"model.size": 16, "model.ndf": 4})
     config.model.gan_workdir = str(tmp_path / "gan")
     config.model.d_norm = "layer" if d_norm == "batch" else "batch"
-    with pytest.raises(ConfigError, match=f"discriminator uses '{d_norm}'"):
+    with pytest.raises(ConfigError, match=f"model.d_norm: .* trained with '{d_norm}'"):
         cli.train(config, tmp_path / "wrong")
     config.model.d_norm = d_norm
     result = cli.train(config, tmp_path / "critic")
@@ -195,12 +195,23 @@ def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path, d_norm
             for m in ("mean", "var"):
                 np.testing.assert_allclose(got[k][m], want[k][m], rtol=1e-5, err_msg=k)
             assert not np.allclose(got[k]["mean"], gan[k]["mean"])
-    # a score is the trained critic (its state as trained) on the area-reduced image
+    # a score is the trained critic (its state as trained) on the image reduced
+    # as the GAN's were (block maxima), and the discriminator reads it as the
+    # GAN's training gave it (log map, less its sky)
     _, paths, _ = layout.list_split(tiny_data, "scored")
     imgs = np.stack([layout.read_png(p) for p in paths[:3]])
-    x = np.stack([resample.prepare_image(im, 16) for im in imgs])[..., None]
-    variables = {"params": result.state.params, **result.state.model_state}
-    want = np.clip(jax.jit(tasks.build(config).model.apply)(variables, x), 0.0, 8.0)
+    x = np.stack([resample.prepare_image(im, 16, "max") for im in imgs])[..., None]
+    gan_data = sampling.load(tmp_path / "gan").config.data
+    assert gan_data.intensity_map == "log" and gan_data.sky == "draw"
+    p, model_state = result.state.params, result.state.model_state
+    disc = gan_models.Discriminator(16, 4, norm=d_norm)
+    h = disc.apply(
+        {"params": p["backbone"], **{k: v["backbone"] for k, v in model_state.items()}},
+        gan_task.to_tanh_range(jnp.asarray(x), gan_data),
+        method="features",
+    ).reshape(len(x), -1)
+    h = jax.nn.relu(h @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
+    want = np.clip(h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"], 0.0, 8.0)[:, 0]
     scores = scoring.load(tmp_path / "critic", step=4).score(imgs)  # the last, not the best
     np.testing.assert_allclose(scores, want, rtol=1e-5, atol=1e-5)
     assert len(set(scores.tolist())) == 3  # each image its own score
@@ -209,10 +220,13 @@ def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path, d_norm
 def test_critic_scorer_defaults_fit_the_default_gan():
     """``configs/gan_scorer.py`` on a ``configs/gan.py`` run needs no flags."""
     from configs import gan, gan_scorer
+    from cosmojax.tasks.scorer import CRITIC_SHARED
 
     g, s = gan.get_config(), gan_scorer.get_config()
-    assert (s.model.size, s.data.resolution) == (g.data.resolution,) * 2
-    assert (s.model.ndf, s.model.d_norm) == (g.model.ndf, g.model.d_norm)
+    assert s.model.size == g.data.resolution
+    for field, _ in CRITIC_SHARED:
+        block, name = field.split(".")
+        assert s[block][name] == g[block][name], field
 
 
 def test_four_devices_match_one(tiny_data, tmp_path):

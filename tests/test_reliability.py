@@ -175,6 +175,11 @@ def test_same_seed_gives_identical_metrics(tiny_data, tmp_path):
             "error: unknown config field 'batch_sise' (given: --config.batch_sise; "
             f"did you mean 'batch_size'?); see {REPO / 'configs' / 'scorer.py'}",
         ),
+        (
+            "--config.data.dri=x",
+            "error: unknown config field 'data.dri' (given: --config.data.dri; "
+            "did you mean 'data.dir'?)",
+        ),
         ("--config.num_steps=ten", "invalid literal for int()"),
         ("--config.data.resolution=1.5", "--config.data.resolution"),
     ],

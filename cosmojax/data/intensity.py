@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 from cosmojax.configlib import ConfigError
+from cosmojax.data import sky
 
 MAPS = ("linear", "log", "stretch")
 
@@ -64,3 +65,29 @@ def inverse(y, name: str = "linear", scale: float = 0.01):
     if name == "log":
         return scale * xp.expm1(y * math.log1p(1.0 / scale))
     return scale * y / (1.0 + scale - y)
+
+
+def to_tanh_range(
+    x, intensity_map: str = "linear", intensity_scale: float = 0.01, subtract_sky: bool = False
+):
+    """Prepared intensities ``[N, H, W, 1]`` in [0, 1] -> a GAN's [-1, 1]: less each
+    image's sky level first (``subtract_sky``, a ``data.sky`` ``draw`` run), then
+    the map. The generator learns these values and its discriminator reads them,
+    in training and as a critic scorer.
+
+    >>> import numpy as np
+    >>> to_tanh_range(np.array([[[[0.0]], [[1.0]]]]), "log", 0.02).ravel().tolist()
+    [-1.0, 1.0]
+    """
+    if subtract_sky:
+        x = sky.subtract(x)
+    return forward(x, intensity_map, intensity_scale) * 2.0 - 1.0
+
+
+def of_config(data_cfg) -> dict:
+    """The keyword arguments of :func:`to_tanh_range` that a config's ``data`` block sets."""
+    return {
+        "intensity_map": str(data_cfg.intensity_map),
+        "intensity_scale": float(data_cfg.intensity_scale),
+        "subtract_sky": sky.mode(data_cfg) == "draw",
+    }

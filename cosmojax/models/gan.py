@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from cosmojax.configlib import ConfigError
+from cosmojax.data import intensity
 from cosmojax.models.layers import ConvTranspose2x, Project, ResizeConv2x, conv_init, sow_hidden
 
 
@@ -171,8 +172,8 @@ class Discriminator(nn.Module):
 class CriticScorer(nn.Module):
     """A scorer on a DCGAN discriminator's features: a small head on the last
     hidden layer. ``frozen`` keeps the backbone as trained (no gradient);
-    otherwise it is fine-tuned end to end. BatchNorm uses the GAN's running
-    statistics in both cases."""
+    otherwise it is fine-tuned end to end. The images reach the backbone as
+    they reached it in the GAN's training (:meth:`inputs`)."""
 
     size: int = 64
     ndf: int = 64
@@ -181,10 +182,21 @@ class CriticScorer(nn.Module):
     score_offset: float = 1.5
     dtype: Any = jnp.float32
     norm: str = "batch"  # the GAN's model.d_norm
+    # what the discriminator read in the GAN's training (intensity.to_tanh_range)
+    intensity_map: str = "linear"
+    intensity_scale: float = 0.01
+    subtract_sky: bool = False
+
+    def inputs(self, images):
+        """Prepared intensities ``[N, r, r, 1]`` -> the discriminator's input, as
+        the GAN's training gave it its real images."""
+        return intensity.to_tanh_range(
+            images.astype(jnp.float32), self.intensity_map, self.intensity_scale, self.subtract_sky
+        )
 
     @nn.compact
     def __call__(self, images, train: bool = False):
-        x = images.astype(jnp.float32) * 2.0 - 1.0  # the GAN's [-1, 1] range
+        x = self.inputs(images)
         h = Discriminator(
             self.size, self.ndf, dtype=self.dtype, norm=self.norm, name="backbone"
         ).features(x)

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cosmojax.configlib import ConfigError
+from cosmojax.data import intensity
 from cosmojax.evaluation import statistics
 from cosmojax.models.layers import sow_hidden
 
@@ -200,8 +201,10 @@ def reads_stats(cfg) -> bool:
     return cfg.name == "stats" and bool(cfg.get("fullres_stats", False))
 
 
-def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
-    """Scorer from config block ``model``."""
+def build(config, dtype=jnp.float32) -> nn.Module:
+    """Scorer from a scorer config (its ``model`` block; ``data`` gives the
+    resolution and, for a critic, how the GAN's images were represented)."""
+    cfg, resolution = config.model, config.data.resolution
     if cfg.name == "paper_cnn":
         return PaperCNN(dtype=dtype)
     if cfg.name == "gan_critic":
@@ -216,6 +219,7 @@ def build(cfg, resolution: int, dtype=jnp.float32) -> nn.Module:
             frozen=cfg.frozen,
             dtype=dtype,
             norm=cfg.get("d_norm", "batch"),
+            **intensity.of_config(config.data),
         )
     if cfg.name == "stats":
         if cfg.get("encoding", "quantile") not in ENCODINGS:

@@ -137,9 +137,7 @@ def step_keys(state: TrainState) -> dict[str, jax.Array]:
 def to_tanh_range(x, data_cfg):
     """Prepared intensities in [0, 1] -> the generator's [-1, 1] (after the map;
     with ``data.sky`` ``draw``, less each image's sky level first)."""
-    if sky_lib.mode(data_cfg) == "draw":
-        x = sky_lib.subtract(x)
-    return intensity.forward(x, data_cfg.intensity_map, data_cfg.intensity_scale) * 2.0 - 1.0
+    return intensity.to_tanh_range(x, **intensity.of_config(data_cfg))
 
 
 def generator_forward(g_apply, stats, z):

@@ -110,6 +110,32 @@ def _stats_features(model, variables, *inputs):
     return model.apply(variables, *inputs, method=scorer_models.StatsScorer.features)
 
 
+# What a critic scorer shares with its GAN: the discriminator's shape, and how
+# its images were reduced and represented ((field, default of older configs)).
+CRITIC_SHARED = (
+    ("model.d_norm", "batch"),
+    ("model.ndf", None),
+    ("data.resolution", None),
+    ("data.downsample", "area"),
+    ("data.intensity_map", "linear"),
+    ("data.intensity_scale", 0.01),
+    ("data.sky", "keep"),
+)
+
+
+def _check_critic_fits(gan_config, config, gan_dir) -> None:
+    """A ConfigError naming the first field in which the critic scorer's config
+    differs from the GAN's (the discriminator would read other images)."""
+    for field, default in CRITIC_SHARED:
+        block, name = field.split(".")
+        theirs, ours = (c[block].get(name, default) for c in (gan_config, config))
+        if theirs != ours:
+            raise ConfigError(
+                f"{field}: {gan_dir}'s discriminator was trained with {theirs!r}, this "
+                f"config has {ours!r}; set --config.{field}={theirs}"
+            )
+
+
 def _critic_labels(params) -> dict:
     """``frozen`` for the discriminator backbone, ``train`` for the head."""
     return {
@@ -124,7 +150,7 @@ class ScorerTask(Task):
 
     def __init__(self, config):
         super().__init__(config)
-        self.model = scorer_models.build(config.model, config.data.resolution, self.dtype)
+        self.model = scorer_models.build(config, self.dtype)
         if config.model.name == "gan_critic" and config.model.frozen:
             # No update at all for the backbone: a zero gradient alone would still
             # let AdamW's weight decay shrink it.
@@ -155,7 +181,9 @@ class ScorerTask(Task):
 
     def dataset(self) -> pipeline.Split:
         d = self.config.data
-        return pipeline.load_split(d.dir, "scored", d.resolution, stats=self.with_stats)
+        return pipeline.load_split(
+            d.dir, "scored", d.resolution, d.downsample, stats=self.with_stats
+        )
 
     def check_data(self) -> None:
         """The statistics depend on the image size: the training images must have
@@ -182,7 +210,9 @@ class ScorerTask(Task):
     def labeled(self) -> pipeline.Split:
         """The whole labeled split (targets 0 / 1): the auxiliary objective's images."""
         d = self.config.data
-        return pipeline.load_split(d.dir, "labeled", d.resolution, stats=self.with_stats)
+        return pipeline.load_split(
+            d.dir, "labeled", d.resolution, d.downsample, stats=self.with_stats
+        )
 
     def train_batches(self, start_step: int, num_steps: int):
         scored = super().train_batches(start_step, num_steps)
@@ -243,12 +273,7 @@ class ScorerTask(Task):
             gan_task = gan_config.get("task")
             if gan_task != "gan":
                 raise ConfigError(f"model.gan_workdir: {gan_dir} holds a {gan_task!r} run")
-            gan_norm = gan_config.model.get("d_norm", "batch")
-            if gan_norm != self.config.model.get("d_norm", "batch"):
-                raise ConfigError(
-                    f"model.d_norm: {gan_dir}'s discriminator uses {gan_norm!r}; set "
-                    f"--config.model.d_norm={gan_norm}"
-                )
+            _check_critic_fits(gan_config, self.config, gan_dir)
             gan, gan_step = ckpt_lib.restore_params(gan_dir)
         except FileNotFoundError as e:
             raise ConfigError(f"model.gan_workdir: {e}") from None
@@ -292,7 +317,7 @@ class ScorerTask(Task):
         ones = jax.tree.map(jnp.ones_like, gan_stats)
         batches = []
         for b in self._init_batches():
-            x = jnp.asarray(b["image"]) * 2.0 - 1.0  # the GAN's [-1, 1] range
+            x = self.model.inputs(jnp.asarray(b["image"]))  # as the GAN's training
             new0, new1 = (_bn_update(disc, backbone, s, x) for s in (zeros, ones))
             # an update is momentum * old + (1 - momentum) * the batch's statistic
             batches.append(jax.tree.map(lambda a, b: np.asarray(a / (1.0 - (b - a))), new0, new1))
