@@ -65,9 +65,8 @@ class Generator:
     def latents(self, key, n: int) -> jax.Array:
         """``n`` latents from the prior: N(0, I), or, for a VAE trained with
         ``model.latent_prior`` ``fitted`` / ``aggregate``, the prior made from its
-        training images' posteriors at the restored step."""
-        if self.latent_prior is None:
-            return jax.random.normal(key, (n, self.latent_dim), jnp.float32)
+        training images' posteriors at the restored step (the task's own
+        draw, so that these are the latents its checkpoint selection saw)."""
         from cosmojax.tasks import vae as vae_task
 
         return vae_task.draw_latents(self.latent_prior, key, n, self.latent_dim)

@@ -295,13 +295,16 @@ def test_the_library_reads_the_training_side_of_the_split(tiny_data, tmp_path):
     from cosmojax.tasks import generated
     from tests.helpers import tiny_config
 
-    # validation ids by their hash in both splits: at the default 0.1 the 12 labeled
-    # images draw none, and the fallback (the smallest hash) then picks a validation
-    # image per split in library_paths but over the chosen images in the split
-    c = tiny_config("gan", tiny_data, **{"data.score_threshold": 1.0, "data.val_fraction": 0.3})
-    c.data.library_images = 1000
-    train = gan_task.GANTask(c).train
-    assert sorted(p.stem for p in generated.library_paths(c)) == sorted(train.ids)
+    # validation ids by their hash over the selected images of both splits; at
+    # 0.01 none is drawn and the fallback takes the one smallest hash of them all
+    for fraction in (0.3, 0.1, 0.01):
+        c = tiny_config(
+            "gan", tiny_data, **{"data.score_threshold": 1.0, "data.val_fraction": fraction}
+        )
+        c.data.library_images = 1000
+        task = gan_task.GANTask(c)
+        assert sorted(p.stem for p in generated.library_paths(c)) == sorted(task.train.ids)
+        assert fraction > 0.01 or len(task.val) == 1
     c.data.library_images = 5
     assert len(generated.library_paths(c)) == 5
     # a run stopped before its first checkpoint builds (and writes) its library

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from cosmojax import cli, generate, sampling, upscale
+from cosmojax import cli, generate, sampling, tasks, upscale
 from cosmojax.data import layout
 from cosmojax.evaluation import catalog
 from cosmojax.models import vae as vae_models
@@ -426,3 +426,19 @@ def test_generator_generate_keeps_the_first_candidates_that_pass(vae_run):
     np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="min_score and scorer go together"):
         g.generate(3, size=100, min_score=1.0)
+
+
+def test_checkpoint_selection_sees_the_images_sampling_makes(vae_run):
+    """The fixed sample that picks checkpoints (``VAETask._sample``) is what
+    ``sampling.Generator.sample_float`` draws for the same key, with the run's
+    fitted prior and with the standard one."""
+    import dataclasses
+
+    workdir, _ = vae_run
+    g = sampling.load(workdir, step=6)
+    assert g.latent_prior is not None  # configs/vae.py: the aggregate posterior
+    task = tasks.build(g.config)
+    key = jax.random.PRNGKey(5)
+    for prior in (g.latent_prior, None):
+        want = dataclasses.replace(g, latent_prior=prior).sample_float(key, 4)
+        np.testing.assert_array_equal(task._sample(g.params, prior, key, 4), want)

@@ -49,17 +49,22 @@ def library_paths(config) -> list[Path]:
     """The full-resolution PNGs the source library is read from: the generator's
     training images (label-1 ``labeled`` and ``scored`` at or above
     ``data.score_threshold``, training side of the split), at most
-    ``data.library_images`` of them, chosen by ``seed``."""
+    ``data.library_images`` of them, chosen by ``seed``. The validation side is
+    drawn over the selected images of both splits together, as
+    :meth:`GeneratorTask.dataset` and ``split_train_val`` draw it."""
     d = config.data
     root = sources.resolve_data_dir(d.dir or None)
-    chosen = []
+    ids, paths = [], []
     for split, keep in (
         ("labeled", lambda t: t == 1),
         ("scored", lambda t: t >= d.score_threshold),
     ):
-        ids, paths, targets = layout.list_split(root, split)
-        val = pipeline.validation_mask(ids, d.val_fraction, d.split_seed)
-        chosen += [p for p, t, v in zip(paths, targets, val, strict=True) if keep(t) and not v]
+        for i, p, t in zip(*layout.list_split(root, split), strict=True):
+            if keep(t):
+                ids.append(i)
+                paths.append(p)
+    val = pipeline.validation_mask(ids, d.val_fraction, d.split_seed)
+    chosen = [p for p, v in zip(paths, val, strict=True) if not v]
     order = np.random.default_rng([int(config.seed), 3]).permutation(len(chosen))
     return [chosen[i] for i in order[: int(d.get("library_images", 500))]]
 

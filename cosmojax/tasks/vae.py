@@ -283,11 +283,12 @@ LATENT_PRIORS = ("standard", "fitted", "aggregate")
 def draw_latents(prior: dict | None, key, n: int, dim: int) -> jax.Array:
     """``n`` latents from ``prior``: N(0, I) (None), the fitted Gaussian
     (``mean``, ``scale_tril``) or the aggregate posterior (``means``, ``sds``:
-    a training image's posterior, chosen uniformly, then a draw from it)."""
+    a training image's posterior, chosen uniformly, then a draw from it). The
+    standard prior's latents are ``normal(key)``, as every generator draws them."""
+    if prior is None:
+        return jax.random.normal(key, (n, dim), jnp.float32)
     k_pick, k_eps = jax.random.split(key)
     eps = jax.random.normal(k_eps, (n, dim), jnp.float32)
-    if prior is None:
-        return eps
     if "means" in prior:
         i = jax.random.randint(k_pick, (n,), 0, len(prior["means"]))
         return jnp.asarray(prior["means"])[i] + jnp.asarray(prior["sds"])[i] * eps
