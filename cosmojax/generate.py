@@ -81,7 +81,8 @@ def parser():
         "--method",
         default=None,
         choices=upscale_lib.METHODS,
-        help="upscaler (default: stamps where the run's source library fits --size, else sources)",
+        help="upscaler (default: stamps where the run's source library fits --size, else "
+        "sources; learned: sources drawn by the run's source model, configs/sources.py)",
     )
     p.add_argument(
         "--min_score",
@@ -120,7 +121,8 @@ def main(argv=None):
         sys.exit(f"error: {out} already holds PNGs; choose an empty --images folder")
     try:
         gen = sampling.load(args.workdir)
-        how = upscale_lib.choose_method(gen.library, args.size, args.method)
+        draw = gen.source_model.draw if gen.source_model is not None else None
+        how = upscale_lib.choose_method(gen.library, args.size, args.method, draw)
         scorer = scoring.load(args.scorer_workdir) if args.scorer_workdir else None
     except (FileNotFoundError, ValueError, layout.DataError) as e:
         sys.exit(f"error: {e}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +48,7 @@ class Generator:
     draw_fn: object | None = None  # (params, model_state, z, key) -> a draw from p(x | z)
     latent_prior: dict | None = None  # see tasks.vae.draw_latents; None = N(0, I)
     library: object | None = None  # the run's upscale.SourceLibrary (sources.npz), if any
+    source_model: object | None = None  # tasks.sources.SourceModel (source_model/), if any
 
     @property
     def resolution(self) -> int:
@@ -261,7 +263,13 @@ def full_size(generator, images, size: int = 1000, method: str | None = None) ->
         downsample=generator.config.data.get("downsample", "area"),
         library=getattr(generator, "library", None),  # a Generator: the run's sources
         method=method,
+        draw=_draw_sources(generator),
     )
+
+
+def _draw_sources(generator):
+    model = getattr(generator, "source_model", None)
+    return None if model is None else model.draw
 
 
 def generate(
@@ -287,7 +295,9 @@ def generate(
     >>> imgs.shape, scores, drawn, passed  # doctest: +SKIP
     ((4, 1000, 1000), None, 64, 64)
     """
-    method = upscale_lib.choose_method(getattr(generator, "library", None), size, method)
+    method = upscale_lib.choose_method(
+        getattr(generator, "library", None), size, method, _draw_sources(generator)
+    )
     if min_score is not None and scorer is None:
         raise ValueError("min_score: needs a scorer to score the candidates")
     max_candidates = max_candidates or (num if min_score is None else 50 * num)
@@ -344,7 +354,25 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
         draw_fn=task.draw_fn() if hasattr(task, "draw_fn") else None,
         latent_prior=_latent_prior(task, workdir, step),
         library=upscale.load_library(workdir),
+        source_model=load_source_model(workdir),
     )
+
+
+def load_source_model(workdir):
+    """The source model trained in ``<workdir>/source_model`` (configs/sources.py;
+    its best checkpoint by validation -ELBO), or None where there is none."""
+    from cosmojax import restore
+    from cosmojax.tasks import sources
+
+    path = Path(workdir) / sources.SOURCE_MODEL_DIR
+    if not (path / "checkpoints").is_dir():
+        return None
+    task, state, step = restore.load_run(path, best=True)
+    if task.name != "sources":
+        raise ValueError(
+            f"{path}: a {task.name!r} run, expected a source model (configs/sources.py)"
+        )
+    return sources.SourceModel(task, state.params, step)
 
 
 def _latent_prior(task, workdir, step: int) -> dict | None:

@@ -69,7 +69,7 @@ from cosmojax.data import resample
 from cosmojax.data.augment import dihedral
 from cosmojax.data.sensor import KNEE, soft_saturate
 
-METHODS = ("stamps", "sources", "bicubic", "bilinear", "nearest")
+METHODS = ("stamps", "learned", "sources", "bicubic", "bilinear", "nearest")
 LIBRARY_FILE = "sources.npz"
 LIBRARY_VERSION = 2  # 2: per-source saturated flags; sources cut by the image border left out
 READABLE_VERSIONS = (1, 2)
@@ -304,6 +304,41 @@ def _cut_source(im, counts, ey, ex, y, x):
 
 
 @dataclasses.dataclass(frozen=True)
+class Pick:
+    """One source to render at a peak: ``stamp`` (counts above the sky), where in
+    it the peak's brightest pixel lies (``peak``) and where that pixel lies in
+    its block (``offset``, fractions), the block maximum the stamp showed at
+    the model's resolution (``block_peak``: the stamp is scaled by the
+    generated peak over it, 0.5x to 2x), and whether it reached 255."""
+
+    stamp: np.ndarray
+    peak: tuple[float, float]
+    offset: tuple[float, float]
+    block_peak: float
+    saturated: bool
+
+
+def _paste(out: np.ndarray, pick: Pick, peak: float, ey, ex) -> None:
+    """Pastes ``pick`` (its brightest pixel in the block ``ey`` x ``ex``, at its
+    offset), scaled to the generated ``peak``, into ``out`` by maximum."""
+    factor = float(np.clip(peak / max(pick.block_peak, 1e-6), 0.5, 2.0))
+    if pick.saturated and factor > 1.0:  # a saturated source stays saturated
+        factor = 1.0
+    (fy, fx), s, size = pick.offset, pick.stamp, out.shape[0]
+    cy = int(ey[0] + min(int(fy * (ey[1] - ey[0])), ey[1] - ey[0] - 1))
+    cx = int(ex[0] + min(int(fx * (ex[1] - ex[0])), ex[1] - ex[0] - 1))
+    y0, x0 = cy - int(pick.peak[0]), cx - int(pick.peak[1])
+    ya, xa = max(y0, 0), max(x0, 0)
+    yb, xb = min(y0 + s.shape[0], size), min(x0 + s.shape[1], size)
+    if ya < yb and xa < xb:
+        part = s[ya - y0 : yb - y0, xa - x0 : xb - x0]
+        piece = part * factor
+        if pick.saturated:  # its 255 pixels stay 255, whatever the scale and sky
+            piece = np.where(part >= s.max(), 255.0, piece)
+        out[ya:yb, xa:xb] = np.maximum(out[ya:yb, xa:xb], piece)
+
+
+@dataclasses.dataclass(frozen=True)
 class SourceLibrary:
     """Full-resolution sources of real images, keyed by their low-resolution look.
 
@@ -430,12 +465,19 @@ class SourceLibrary:
         return cls(**values)
 
     def render(
-        self, counts: np.ndarray, size: int, k: int = 8, threshold: float | None = None
+        self,
+        counts: np.ndarray,
+        size: int,
+        k: int = 8,
+        threshold: float | None = None,
+        draw=None,
     ) -> np.ndarray:
         """Counts above the sky ``[r, r]`` -> float32 ``[size, size]`` (``stamps``):
         each peak draws one of the ``k`` library sources of the nearest keys
         (those within ``MATCH_TOLERANCE`` of the nearest). Peaks are local maxima
-        above ``threshold`` (default: the representation's ``THRESHOLDS``)."""
+        above ``threshold`` (default: the representation's ``THRESHOLDS``).
+        ``draw(hoods [n, 5, 5], rng) -> [Pick] * n`` replaces the library's
+        choice (``learned``: a source model's draws); placement is the same."""
         if counts.shape != (self.resolution, self.resolution):
             raise ValueError(
                 f"stamps: the library was built at {self.resolution}x{self.resolution}, "
@@ -447,48 +489,74 @@ class SourceLibrary:
                 f"images, not {size}x{size}; use that size or method 'sources'"
             )
         out = np.zeros((size, size), np.float32)
-        keys_threshold = THRESHOLDS[self.downsample]
         if threshold is None:
-            threshold = keys_threshold
+            threshold = THRESHOLDS[self.downsample]
         ys, xs = np.nonzero(local_maxima(counts, threshold))
         if len(ys) == 0:
             return out
         rng = _image_rng(counts)
+        hoods = _hoods(counts, ys, xs)
+        picks = self._pick_stamps(hoods, k, rng) if draw is None else draw(hoods, rng)
+        edges = _block_edges(size, counts.shape[0])
+        for y, x, pick in zip(ys, xs, picks, strict=True):
+            _paste(out, pick, counts[y, x], edges[y : y + 2], edges[x : x + 2])
+        return out
+
+    def _pick_stamps(self, hoods: np.ndarray, k: int, rng) -> list[Pick]:
+        """Per peak, one of the ``k`` library sources of the nearest keys (those
+        within ``MATCH_TOLERANCE`` of the nearest), turned as its key matched."""
         # a symmetric source matches under several turns: ask for enough keys to
         # find ``k`` different sources, and keep each source's nearest turn
         n_keys = min(k * TURNS, len(self) * TURNS)
-        dist, near = self._tree.query(_keys(_hoods(counts, ys, xs), keys_threshold), k=n_keys)
-        dist, near = dist.reshape(len(ys), n_keys), near.reshape(len(ys), n_keys)
-        edges = _block_edges(size, counts.shape[0])
-        c = HOOD
-        for j, (y, x) in enumerate(zip(ys, xs, strict=True)):
+        dist, near = self._tree.query(_keys(hoods, THRESHOLDS[self.downsample]), k=n_keys)
+        dist, near = dist.reshape(len(hoods), n_keys), near.reshape(len(hoods), n_keys)
+        picks = []
+        for j in range(len(hoods)):
             _, first = np.unique(near[j] % len(self), return_index=True)
             first = np.sort(first)[:k]  # each source once, by its nearest turn
             close = int(np.sum(dist[j, first] <= dist[j, 0] + MATCH_TOLERANCE))  # >= 1
             t, i = divmod(int(near[j, first[rng.integers(close)]]), len(self))
-            s = turn(self.stamp(i), t).astype(np.float32)
             h, w = self.shapes[i]
-            py, px = _turn_point(*self.peaks[i], h - 1, w - 1, t)
-            fy, fx = _turn_point(*(float(v) for v in self.offsets[i]), 1.0, 1.0, t)
-            factor = float(np.clip(counts[y, x] / max(self.hoods[i, c, c], 1e-6), 0.5, 2.0))
-            if self.saturated[i] and factor > 1.0:  # a saturated source stays saturated
-                factor = 1.0
-            cy = int(
-                edges[y] + min(int(fy * (edges[y + 1] - edges[y])), edges[y + 1] - edges[y] - 1)
+            picks.append(
+                Pick(
+                    stamp=turn(self.stamp(i), t).astype(np.float32),
+                    peak=_turn_point(*self.peaks[i], h - 1, w - 1, t),
+                    offset=_turn_point(*(float(v) for v in self.offsets[i]), 1.0, 1.0, t),
+                    block_peak=float(self.hoods[i, HOOD, HOOD]),
+                    saturated=bool(self.saturated[i]),
+                )
             )
-            cx = int(
-                edges[x] + min(int(fx * (edges[x + 1] - edges[x])), edges[x + 1] - edges[x] - 1)
-            )
-            y0, x0 = cy - int(py), cx - int(px)
-            ya, xa = max(y0, 0), max(x0, 0)
-            yb, xb = min(y0 + s.shape[0], size), min(x0 + s.shape[1], size)
-            if ya < yb and xa < xb:
-                part = s[ya - y0 : yb - y0, xa - x0 : xb - x0]
-                piece = part * factor
-                if self.saturated[i]:  # its 255 pixels stay 255, whatever the scale and sky
-                    piece = np.where(part >= s.max(), 255.0, piece)
-                out[ya:yb, xa:xb] = np.maximum(out[ya:yb, xa:xb], piece)
-        return out
+        return picks
+
+
+PATCH = 48  # learned sources: the square around a peak that a source model draws
+
+
+def cutouts(library: SourceLibrary, patch: int = PATCH) -> np.ndarray:
+    """Each library source in a ``patch`` x ``patch`` square of counts above the
+    sky (float32 ``[n, patch, patch]``), its peak's brightest pixel at the centre
+    ``(patch // 2, patch // 2)``; what lies beyond the square is cut."""
+    out = np.zeros((len(library), patch, patch), np.float32)
+    c = patch // 2
+    for i in range(len(library)):
+        s = library.stamp(i)
+        y0, x0 = c - int(library.peaks[i][0]), c - int(library.peaks[i][1])
+        ya, xa = max(y0, 0), max(x0, 0)
+        yb, xb = min(y0 + s.shape[0], patch), min(x0 + s.shape[1], patch)
+        out[i, ya:yb, xa:xb] = s[ya - y0 : yb - y0, xa - x0 : xb - x0]
+    return out
+
+
+def conditions(hoods: np.ndarray) -> np.ndarray:
+    """What a source model draws a source from: what the model's image shows of it,
+    ``[n, 26]``: log(1 + peak) / log(256), then the 5x5 blocks around the peak
+    over the peak (clipped to [0, 2]), row by row."""
+    hoods = np.asarray(hoods, np.float32)
+    peak = hoods[:, HOOD, HOOD]
+    rel = np.clip(hoods / np.maximum(peak, 1e-6)[:, None, None], 0.0, 2.0)
+    return np.concatenate(
+        [np.log1p(peak)[:, None] / np.log(256.0), rel.reshape(len(hoods), -1)], axis=1
+    ).astype(np.float32)
 
 
 def default_method(library: SourceLibrary | None, size: int) -> str:
@@ -497,7 +565,9 @@ def default_method(library: SourceLibrary | None, size: int) -> str:
     return "stamps" if library is not None and library.fits(size) else "sources"
 
 
-def choose_method(library: SourceLibrary | None, size: int, method: str | None = None) -> str:
+def choose_method(
+    library: SourceLibrary | None, size: int, method: str | None = None, draw=None
+) -> str:
     """The upscaler of a run with source ``library`` (or None) at ``size``:
     ``method``, checked, or by default ``stamps`` when the library's sources are
     at the scale of ``size`` (:meth:`SourceLibrary.fits`), else
@@ -514,15 +584,20 @@ def choose_method(library: SourceLibrary | None, size: int, method: str | None =
         return default_method(library, size)
     if method not in METHODS:
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
-    if method == "stamps" and library is None:
+    if method == "learned" and draw is None:
         raise ValueError(
-            "method 'stamps': this run has no source library (sources.npz in its workdir); "
+            "method 'learned': this run has no source model (source_model/ in its workdir: "
+            "train one with configs/sources.py); use method 'stamps'"
+        )
+    if method in ("stamps", "learned") and library is None:
+        raise ValueError(
+            f"method {method!r}: this run has no source library (sources.npz in its workdir); "
             "use method 'sources'"
         )
-    if method == "stamps" and not library.fits(size):
+    if method in ("stamps", "learned") and not library.fits(size):
         n = library.image_size
         raise ValueError(
-            f"size {size}: method 'stamps' pastes sources cut from {n}x{n} images; "
+            f"size {size}: method {method!r} draws sources at the scale of {n}x{n} images; "
             f"expected size {n} (or method 'sources' at size {size})"
         )
     return method
@@ -541,17 +616,22 @@ def full_size(
     downsample: str,
     library: SourceLibrary | None = None,
     method: str | None = None,
+    draw=None,
 ) -> np.ndarray:
     """Model-resolution images ``[N, r, r]`` (uint8, or intensities in [0, 1]) ->
     uint8 ``[N, size, size]``, as ``cosmojax.generate`` writes them: ``method``
-    defaults to the run's (:func:`choose_method`, which also checks it).
+    defaults to the run's (:func:`choose_method`, which also checks it);
+    ``draw``: a source model's draws, for ``learned``.
 
     >>> full_size(np.zeros((2, 16, 16), np.float32), 64, downsample="area").shape
     (2, 64, 64)
     """
-    method = choose_method(library, size, method)
+    method = choose_method(library, size, method, draw)
     return np.stack(
-        [upscale(im, size, method, downsample=downsample, library=library) for im in small]
+        [
+            upscale(im, size, method, downsample=downsample, library=library, draw=draw)
+            for im in small
+        ]
     ).reshape(-1, size, size)
 
 
@@ -564,6 +644,7 @@ def upscale(
     threshold: float | None = None,
     max_area: int = 24,
     library: SourceLibrary | None = None,
+    draw=None,
 ) -> np.ndarray:
     """``image``: uint8 or [0, 1] float ``[r, r]`` -> uint8 ``[size, size]``.
 
@@ -574,7 +655,9 @@ def upscale(
     the sky, whichever is higher: the data's sky is one constant level, and a
     generated sky that scatters around it (a model draws each pixel's value
     inside its intensity bin) is sky, not hundreds of faint sources. ``stamps``
-    needs the ``library`` of the generator's training images.
+    needs the ``library`` of the generator's training images; ``learned`` as
+    well, and ``draw``, a source model's draws (:meth:`SourceLibrary.render`):
+    the peaks and their placement are those of ``stamps``, the sources drawn.
     """
     img = np.asarray(image)
     counts = img.astype(np.float32) if img.dtype == np.uint8 else img.astype(np.float32) * 255.0
@@ -584,9 +667,11 @@ def upscale(
         out = _resize(counts, size, Image.BILINEAR)
     elif method == "bicubic":
         out = _resize(counts, size, Image.BICUBIC)
-    elif method == "stamps":
+    elif method in ("stamps", "learned"):
         if library is None:
-            raise ValueError("method 'stamps' needs a SourceLibrary (a workdir's sources.npz)")
+            raise ValueError(f"method {method!r} needs a SourceLibrary (a workdir's sources.npz)")
+        if method == "learned" and draw is None:
+            raise ValueError("method 'learned' needs a source model's draw")
         if library.downsample != downsample:
             raise ValueError(
                 f"stamps: the library was built from {library.downsample!r} images, "
@@ -595,7 +680,9 @@ def upscale(
         sky = float(np.median(counts))
         noise = 1.4826 * float(np.median(np.abs(counts - sky)))  # robust sd of the sky
         t = max(THRESHOLDS[downsample], SKY_SIGMAS * noise) if threshold is None else threshold
-        out = library.render(np.maximum(counts - sky, 0.0), size, threshold=t) + np.rint(sky)
+        draw = draw if method == "learned" else None
+        out = library.render(np.maximum(counts - sky, 0.0), size, threshold=t, draw=draw)
+        out = out + np.rint(sky)
     elif method == "sources":
         sky = float(np.median(counts))
         if downsample == "max":

@@ -36,9 +36,11 @@ import warnings
 
 import numpy as np
 import scipy.linalg
-from scipy import spatial
+from scipy import ndimage, spatial
 
+from cosmojax import upscale
 from cosmojax.data import resample
+from cosmojax.data.augment import dihedral
 from cosmojax.evaluation import features
 
 FLUX_BINS, AREA_BINS = features.FLUX_BINS, features.AREA_BINS
@@ -125,3 +127,76 @@ def penultimate_features(scorer, images) -> np.ndarray:
     """A scorer's last hidden layer (the input of its final dense layer) for uint8
     images, in the scorer's fixed-size batches (compiled once per scorer)."""
     return scorer.penultimate(images).astype(np.float64)
+
+
+SOURCE_PATCH = 25  # px: the square a source's shape is read from (odd: a turn keeps its centre)
+SOURCE_MIN_PEAK = 10.0  # counts: fainter sources are a few noisy pixels, alike copied or not
+SHIFT = 3  # px: how far from its peak pixel a source's shape may be centred
+
+
+def source_shapes(library, patch: int = SOURCE_PATCH, min_peak: float = SOURCE_MIN_PEAK):
+    """The shape of each source of ``library`` (an ``upscale.SourceLibrary``)
+    that reaches ``min_peak`` counts: the square around its centre over its
+    brightest pixel, square-rooted, flattened. A copy scaled in brightness has
+    the shape of its original, and a flipped or turned copy the same shape
+    flipped or turned: the centre is the maximum of the source smoothed by a
+    1 px Gaussian (a saturated core's or a rounded peak's ties broken by their
+    surroundings, alike under every turn), within ``SHIFT`` px of its peak."""
+    big = upscale.cutouts(library, patch + 2 * SHIFT)
+    peak = big.reshape(len(big), -1).max(1)
+    keep = np.flatnonzero(peak >= min_peak)
+    out = np.zeros((len(keep), patch, patch), np.float32)
+    c, w = patch // 2 + SHIFT, 2 * SHIFT + 1
+    for j, i in enumerate(keep):
+        smooth = ndimage.gaussian_filter(big[i], 1.0)[
+            c - SHIFT : c + SHIFT + 1, c - SHIFT : c + SHIFT + 1
+        ]
+        dy, dx = np.unravel_index(np.argmax(smooth), (w, w))
+        y0, x0 = dy + c - SHIFT - patch // 2, dx + c - SHIFT - patch // 2
+        out[j] = big[i, y0 : y0 + patch, x0 : x0 + patch]
+    return np.sqrt(out / peak[keep, None, None]).reshape(len(keep), -1)
+
+
+def nn_distances(queries: np.ndarray, bank: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Each row of ``queries``' L2 distance to its nearest row of ``bank``, by
+    brute force (the shapes have hundreds of dimensions, where a k-d tree is not
+    faster)."""
+    bank = np.asarray(bank, np.float32)
+    b2 = (bank**2).sum(1)
+    out = []
+    for i in range(0, len(queries), chunk):
+        q = np.asarray(queries[i : i + chunk], np.float32)
+        d2 = (q**2).sum(1)[:, None] + b2[None, :] - 2.0 * q @ bank.T
+        out.append(np.sqrt(np.maximum(d2.min(1), 0.0)))
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def source_memorisation(generated, train_library, held_out) -> dict:
+    """Are the sources of ``generated`` images copies of the training sources?
+
+    The sources of the uint8 full-size ``generated`` and ``held_out`` (real
+    images whose sources are not in ``train_library``) are cut as the library's
+    were (``SourceLibrary.build`` at its resolution and downsampling). The
+    ratio is the mean distance of a generated source's shape to its nearest
+    training shape (under any flip or quarter turn) over the same for a
+    held-out real source: a copy scores 0, a new source of the same
+    population about 1."""
+
+    def shapes(images):
+        lib = upscale.SourceLibrary.build(
+            images, train_library.resolution, train_library.downsample
+        )
+        return source_shapes(lib)
+
+    train = source_shapes(train_library)
+    p = SOURCE_PATCH
+    bank = np.concatenate([dihedral(train.reshape(-1, p, p), t, (1, 2)) for t in range(8)])
+    bank = bank.reshape(len(bank), -1)
+    g, h = shapes(generated), shapes(held_out)
+    dg, dh = float(nn_distances(g, bank).mean()), float(nn_distances(h, bank).mean())
+    return {
+        "ratio": dg / max(dh, 1e-12),
+        "nn_distance_generated_to_train": dg,
+        "nn_distance_heldout_to_train": dh,
+        "sources": {"generated": len(g), "held_out": len(h), "train": len(train)},
+    }

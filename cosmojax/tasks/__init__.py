@@ -14,6 +14,7 @@ TASKS = {
     "scorer": "cosmojax.tasks.scorer:ScorerTask",
     "vae": "cosmojax.tasks.vae:VAETask",
     "gan": "cosmojax.tasks.gan:GANTask",
+    "sources": "cosmojax.tasks.sources:SourceTask",
 }
 
 

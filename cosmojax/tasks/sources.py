@@ -1,0 +1,208 @@
+"""Source task: a conditional VAE of a generator run's sources (``learned`` upscaling).
+
+    python train_vae.py --config=configs/sources.py --workdir=runs/vae/source_model \
+        --config.model.library_workdir=runs/vae
+
+The examples are the sources of the generator's source library
+(``<library_workdir>/sources.npz``, the full-resolution sources of its
+training images): each one a square of counts around its peak
+(``upscale.cutouts``) with what the generator's low-resolution image shows of
+it (``upscale.conditions``), under a random flip or quarter turn of both.
+The shared loop trains, checkpoints and resumes it as any other task; the
+validation -ELBO picks the kept checkpoint. ``cosmojax.generate --method
+learned`` on the generator's workdir then draws each source from it
+(:mod:`cosmojax.sampling`), from ``<workdir>/source_model``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cosmojax import upscale
+from cosmojax.configlib import ConfigError
+from cosmojax.data import augment as augment_lib
+from cosmojax.data import pipeline
+from cosmojax.models import source_vae
+from cosmojax.models import vae as vae_models
+from cosmojax.tasks.base import Task
+from cosmojax.train import parallel
+from cosmojax.train import state as state_lib
+from cosmojax.train import step as step_lib
+from cosmojax.train.state import TrainState
+
+EVAL_SEED = 4242
+SOURCE_MODEL_DIR = "source_model"  # inside a generator's workdir: where generate looks
+
+
+def _turned(keys, x, cond):
+    """The same random symmetry of each square and of its 5x5 condition blocks."""
+    hood = cond[:, 1:].reshape(-1, 2 * upscale.HOOD + 1, 2 * upscale.HOOD + 1, 1)
+    x = augment_lib.random_dihedral(keys, x)
+    hood = augment_lib.random_dihedral(keys, hood)
+    return x, jnp.concatenate([cond[:, :1], hood.reshape(hood.shape[0], -1)], axis=-1)
+
+
+def _elbo(apply_fn, params, x, cond, eps, sigma):
+    logits, mean, logvar = apply_fn({"params": params}, x, cond, eps)
+    nll = vae_models.gaussian_nll(logits, x, sigma)
+    kl = vae_models.kl_to_standard_normal(mean, logvar)
+    return nll, kl
+
+
+def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, sigma: float, beta):
+    k_turn, k_eps = state.step_keys(2)
+    n = batch["image"].shape[0]
+    x, cond = _turned(
+        parallel.example_keys(k_turn, n),
+        source_vae.to_unit(batch["image"] * 255.0),
+        batch["stats"],
+    )
+    eps = parallel.example_normals(k_eps, n, latent_dim)
+
+    def loss_fn(params):
+        nll, kl = _elbo(apply_fn, params, x, cond, eps, sigma)
+        return (nll + beta * kl).mean(), (nll.mean(), kl.mean())
+
+    (loss, (nll, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    params, opt_state, (loss, nll, kl), grad_norm = step_lib.apply_mean(
+        tx, state.params, state.opt_state, grads, (loss, nll, kl)
+    )
+    metrics = {"loss": loss, "nll": nll, "kl": kl, "grad_norm": grad_norm}
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+
+
+def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int, sigma: float):
+    x, m = source_vae.to_unit(batch["image"] * 255.0), batch["mask"]
+    eps = parallel.example_normals(jax.random.PRNGKey(EVAL_SEED), x.shape[0], latent_dim)
+    nll, kl = _elbo(apply_fn, state.params, x, batch["stats"], eps, sigma)
+    return parallel.psum({"loss": jnp.sum(m * (nll + kl)), "count": jnp.sum(m)})
+
+
+class SourceTask(Task):
+    name = "sources"
+    best_metric = "eval_loss"
+    data_description = "the training side of the library's sources"
+
+    def __init__(self, config):
+        super().__init__(config)
+        m = config.model
+        if not m.library_workdir:
+            raise ConfigError(
+                "model.library_workdir: give the generator run whose sources to learn "
+                "(its workdir holds sources.npz)"
+            )
+        self.latent_dim = int(m.latent_dim)
+        self.model = source_vae.SourceVAE(
+            patch=int(m.patch), latent_dim=self.latent_dim, hidden=int(m.hidden), dtype=self.dtype
+        )
+        common = dict(apply_fn=self.model.apply, latent_dim=self.latent_dim, sigma=float(m.sigma))
+        self.train_step = functools.partial(train_step, tx=self.tx, beta=float(m.beta), **common)
+        self.eval_step = functools.partial(eval_step, **common)
+
+    @functools.cached_property
+    def library(self) -> upscale.SourceLibrary:
+        path = Path(self.config.model.library_workdir) / upscale.LIBRARY_FILE
+        if not path.is_file():
+            raise ConfigError(
+                f"model.library_workdir: {path} is missing; train a generator there first "
+                "(configs/vae.py or configs/gan.py write it)"
+            )
+        return upscale.SourceLibrary.load(path)
+
+    def dataset(self) -> pipeline.Split:
+        """The library's sources: squares of counts / 255 (``image``, float16) and
+        their conditions (``stats``); ids ``src<i>`` in library order."""
+        lib = self.library
+        squares = upscale.cutouts(lib, int(self.config.model.patch)) / 255.0
+        ids = np.asarray([f"src{i:07d}" for i in range(len(lib))])
+        return pipeline.Split(
+            ids,
+            squares.astype(np.float16),
+            np.zeros(len(lib), np.float32),
+            stats=upscale.conditions(lib.hoods),
+        )
+
+    def init_state(self, rng) -> TrainState:
+        p = int(self.config.model.patch)
+        params = self.model.init(
+            state_lib.init_key(rng),
+            jnp.zeros((1, p, p, 1)),
+            jnp.zeros((1, upscale.conditions(np.ones((1, 5, 5))).shape[1])),
+            jnp.zeros((1, self.latent_dim)),
+        )["params"]
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            opt_state=self.tx.init(params),
+            model_state={},
+            rng=rng,
+        )
+
+    def evaluate(self, state) -> dict:
+        s = self.eval_sums(self.eval_step, state, self.val)
+        return {"eval_loss": s["loss"] / s["count"]}
+
+    def describe(self) -> dict:
+        return {"task": self.name, "sources": len(self.library), "patch": self.config.model.patch}
+
+
+def decoder(model: source_vae.SourceVAE):
+    """``(params, z, cond) -> counts [N, patch, patch]``: the mean source of each
+    latent and condition, in counts above the sky (0 and 255 exactly reached)."""
+
+    def decode(params, z, cond):
+        logits = model.apply({"params": params}, z, cond, method=source_vae.SourceVAE.decode)
+        return source_vae.from_unit(jax.nn.sigmoid(logits))[..., 0]
+
+    return decode
+
+
+class SourceModel:
+    """A trained source model's draws, for ``upscale`` (``draw=``): each peak of a
+    generated image gets a source decoded from a fresh latent and the peak's
+    condition, cut to its connected part above half a count around the centre."""
+
+    def __init__(self, task: SourceTask, params, step: int, batch: int = 64):
+        self.task, self.params, self.step, self.batch = task, params, step, batch
+        self._decode = jax.jit(decoder(task.model))
+
+    def squares(self, hoods: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Decoded squares of counts ``[n, patch, patch]`` for 5x5 ``hoods`` and latents ``z``
+        (in fixed-size batches: one compilation)."""
+        cond, out = upscale.conditions(hoods), []
+        for i in range(0, len(cond), self.batch):
+            c, zz = cond[i : i + self.batch], z[i : i + self.batch]
+            pad = self.batch - len(c)
+            c, zz = np.pad(c, ((0, pad), (0, 0))), np.pad(zz, ((0, pad), (0, 0)))
+            out.append(np.asarray(self._decode(self.params, zz, c))[: self.batch - pad])
+        p = self.task.model.patch
+        return np.concatenate(out) if out else np.zeros((0, p, p), np.float32)
+
+    def draw(self, hoods: np.ndarray, rng: np.random.Generator) -> list[upscale.Pick]:
+        z = rng.standard_normal((len(hoods), self.task.latent_dim)).astype(np.float32)
+        return [_pick(s, rng) for s in self.squares(hoods, z)]
+
+
+def _pick(square: np.ndarray, rng: np.random.Generator) -> upscale.Pick:
+    """A decoded square -> the source at its centre (its connected part above half
+    a count), placed at a uniformly drawn spot of its peak's block."""
+    from scipy import ndimage
+
+    c = square.shape[0] // 2
+    labels, _ = ndimage.label(square >= 0.5, structure=np.ones((3, 3), bool))
+    mask = labels == labels[c, c] if labels[c, c] else np.zeros(square.shape, bool)
+    mask[c, c] = True
+    sl = ndimage.find_objects(mask.astype(np.int8))[0]
+    stamp = np.where(mask, square, 0.0)[sl].astype(np.float32)
+    return upscale.Pick(
+        stamp=stamp,
+        peak=(c - sl[0].start, c - sl[1].start),
+        offset=tuple(rng.uniform(size=2).tolist()),
+        block_peak=max(float(square[c, c]), 1e-6),
+        saturated=bool(stamp.max() >= 254.5),
+    )

@@ -1,0 +1,132 @@
+"""Learned sources: a source model draws each full-resolution source
+(``upscale`` method ``learned``) instead of copying one from the library, and
+the source memorisation ratio tells copies from new sources."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cosmojax import cli, sampling, upscale
+from cosmojax.evaluation import metrics
+from cosmojax.tasks import sources
+from tests.helpers import tiny_config
+
+
+def tiny_vae_config(data_dir, **kw):
+    c = tiny_config("vae", data_dir, **kw)
+    c.model.hidden = 32
+    c.model.latent_dim = 8
+    c.data.score_threshold = 1.0
+    return c
+
+
+def tiny_source_config(library_workdir, **kw):
+    over = {
+        "model.library_workdir": str(library_workdir),
+        "model.patch": 16,
+        "model.hidden": 16,
+        "model.latent_dim": 4,
+        "num_steps": 60,
+        "eval_every": 30,
+        "checkpoint_every": 30,
+        "log_every": 30,
+        "optimizer.learning_rate": 3e-3,
+        "data.val_fraction": 0.2,
+        **kw,
+    }
+    return tiny_config("sources", "", **over)
+
+
+@pytest.fixture(scope="module")
+def learned_run(tiny_data, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("learned") / "vae"
+    cli.train(tiny_vae_config(tiny_data, num_steps=3), workdir)
+    cli.train(tiny_source_config(workdir), workdir / sources.SOURCE_MODEL_DIR)
+    return workdir
+
+
+def test_the_source_model_learns_the_library_and_draws_sources_of_its_own(learned_run):
+    g = sampling.load(learned_run)
+    model, lib = g.source_model, g.library
+    assert model is not None and model.step in (30, 60)
+    task = model.task
+    # its examples: each library source around its peak, with its condition
+    assert len(task.train) + len(task.val) == len(lib)
+    np.testing.assert_allclose(
+        task.train.stats, upscale.conditions(lib.hoods)[np.isin(task.dataset().ids, task.train.ids)]
+    )
+    hoods = lib.hoods[:6]
+    z = [np.random.default_rng(s).standard_normal((6, task.latent_dim)) for s in (0, 1)]
+    a, b = (model.squares(hoods, zz.astype(np.float32)) for zz in z)
+    assert a.shape == (6, 16, 16) and a.min() >= 0 and a.max() <= 255
+    assert np.abs(a - b).max() > 1e-3  # other latents, other sources
+    np.testing.assert_array_equal(model.squares(hoods, z[0].astype(np.float32)), a)
+    # never a library source unchanged: each drawn square is away from every cut-out
+    library_squares = upscale.cutouts(lib, 16)
+    gap = np.abs(a[:, None] - library_squares[None]).reshape(6, len(lib), -1).max(-1)
+    assert gap.min() > 0.5, gap.min()
+    # draws for the renderer: the same rng, the same sources; another, others
+    picks = [model.draw(hoods, np.random.default_rng(s)) for s in (3, 3, 4)]
+    assert all(np.array_equal(p.stamp, q.stamp) for p, q in zip(picks[0], picks[1], strict=True))
+    assert all(p.offset == q.offset for p, q in zip(picks[0], picks[1], strict=True))
+    assert all(p.offset != q.offset for p, q in zip(picks[0], picks[2], strict=True))
+
+
+def test_generate_draws_learned_sources_at_the_peaks_stamps_uses(learned_run):
+    g = sampling.load(learned_run)
+    learned, *_ = sampling.generate(g, 2, size=100, method="learned", progress=False)
+    stamps, *_ = sampling.generate(g, 2, size=100, method="stamps", progress=False)
+    assert learned.shape == stamps.shape == (2, 100, 100) and learned.dtype == np.uint8
+    assert not np.array_equal(learned, stamps)
+    # the same sky: both add the sample's sky level back where no source is
+    assert np.median(learned) == np.median(stamps)
+    again, *_ = sampling.generate(g, 2, size=100, method="learned", progress=False)
+    np.testing.assert_array_equal(learned, again)  # a pure function of the seed
+    with pytest.raises(ValueError, match="method 'learned': this run has no source model"):
+        upscale.choose_method(g.library, 100, "learned")
+
+
+def test_a_saturated_learned_source_keeps_its_255_core():
+    square = np.zeros((16, 16), np.float32)
+    square[6:11, 6:11] = 40.0
+    square[7:10, 7:10] = 255.0
+    square[0, 0] = 30.0  # not connected to the centre: not part of the source
+    pick = sources._pick(square, np.random.default_rng(0))
+    assert pick.saturated and pick.stamp.shape == (5, 5) and pick.peak == (2, 2)
+    out = np.zeros((40, 40), np.float32)
+    upscale._paste(out, pick, 170.0, np.array([16, 24]), np.array([16, 24]))  # dimmer peak
+    assert (out == 255.0).sum() == 9 and out.max() == 255.0  # the core stays saturated
+    np.testing.assert_allclose(out[out > 0].min(), 40.0 * 170.0 / 255.0, rtol=1e-6)  # wings scale
+    assert (out > 0).sum() == 25
+
+
+def blob_images(n: int, seed: int, size: int = 200) -> np.ndarray:
+    """Sources of varied widths, elongations and angles on an empty sky."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    out = np.zeros((n, size, size))
+    for img in out:
+        for _ in range(8):
+            y, x = rng.uniform(20, size - 20, 2)
+            a, s, e, t = (
+                rng.uniform(40, 250),
+                rng.uniform(1.0, 3.5),
+                rng.uniform(1, 2.5),
+                rng.uniform(0, np.pi),
+            )
+            dy, dx = yy - y, xx - x
+            u, v = dy * np.cos(t) + dx * np.sin(t), (-dy * np.sin(t) + dx * np.cos(t)) * e
+            img += a * np.exp(-(u**2 + v**2) / (2 * s**2))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def test_source_memorisation_tells_copies_from_new_sources():
+    train = blob_images(12, 0)
+    library = upscale.SourceLibrary.build(train, 25, "max")
+    held_out, new = blob_images(12, 1), blob_images(12, 2)
+    copies = np.flip(train, axis=2)  # the training sources, flipped and in other places
+    copied = metrics.source_memorisation(copies, library, held_out)
+    fresh = metrics.source_memorisation(new, library, held_out)
+    assert copied["sources"]["generated"] > 40 and fresh["sources"]["held_out"] > 40
+    assert copied["ratio"] < 0.2 and 0.75 < fresh["ratio"] < 1.33, (copied, fresh)
