@@ -120,3 +120,28 @@ def test_parameters_are_those_each_image_was_drawn_with(tiny_data):
             assert synthetic.to_score(synthetic.raw_quality(p)) == pytest.approx(score, abs=1e-9)
     clean = [params[i] is not None and not params[i].corruptions for i in l_ids]
     assert clean == [bool(v) for v in labels]
+
+
+def test_density_and_gain_make_another_sky():
+    """``generate(density=, gain=)``: every image's sources times exp(2.3 density)
+    on average and fluxes times 10**(1.2 gain), so more of them saturate; the
+    default set's draws are left as they were."""
+    base = [synthetic._draw(3, "labeled", i, "clean")[0] for i in range(12)]
+    dense = [synthetic._draw(3, "labeled", i, "clean", density=0.5)[0] for i in range(12)]
+    bright = [synthetic._draw(3, "labeled", i, "clean", gain=0.4)[0] for i in range(12)]
+    ratio = np.mean([len(d.sources) for d in dense]) / np.mean([len(b.sources) for b in base])
+    assert 2.2 < ratio < 4.5, ratio  # exp(1.15) = 3.2
+    for b, g in zip(base, bright, strict=True):
+        np.testing.assert_allclose(g.peaks(), b.peaks() * 10 ** (1.2 * 0.4), rtol=1e-6)
+    saturated = [
+        np.mean(
+            [
+                synthetic.make_image(3, "labeled", i, "clean", gain=g)[0].max() >= 255
+                for i in range(8)
+            ]
+        )
+        for g in (0.0, 0.4)
+    ]
+    assert saturated[1] > saturated[0], saturated
+    img, _ = synthetic.make_image(3, "labeled", 0, "clean")
+    np.testing.assert_array_equal(img, synthetic.make_image(3, "labeled", 0, "clean", 0.0, 0.0)[0])

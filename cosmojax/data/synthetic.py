@@ -151,10 +151,11 @@ class CosmologyParams:
     background: int
     sources: Sources
     corruptions: dict[str, float]  # name -> strength c; gain/density carry a sign
+    gain_shift: float = 0.0  # the whole set's gain (``generate(gain=)``), in the same units
 
     @property
     def gain(self) -> float:
-        return 10.0 ** (1.2 * self.corruptions.get("gain", 0.0))
+        return 10.0 ** (1.2 * (self.corruptions.get("gain", 0.0) + self.gain_shift))
 
     def peaks(self) -> np.ndarray:
         """Peak counts of every source before saturation (gain included)."""
@@ -232,13 +233,18 @@ def sample_corruptions(rng: np.random.Generator, mode: str) -> dict[str, float]:
     return out
 
 
-def sample_cosmology(rng: np.random.Generator, mode: str = "scored") -> CosmologyParams:
+def sample_cosmology(
+    rng: np.random.Generator, mode: str = "scored", density: float = 0.0, gain: float = 0.0
+) -> CosmologyParams:
+    """One image's parameters; ``density`` and ``gain`` shift the whole set's
+    source counts (times exp(2.3 density)) and fluxes (times 10**(1.2 gain)) on
+    top of the image's own corruptions."""
     corruptions = sample_corruptions(rng, mode)
     alpha, beta, sources = sample_population(
-        rng, corruptions.get("density", 0.0), corruptions.get("clustering", 0.0)
+        rng, corruptions.get("density", 0.0) + density, corruptions.get("clustering", 0.0)
     )
     background = 0 if rng.uniform() < 0.8 else int(rng.integers(1, 3))
-    return CosmologyParams(alpha, beta, background, sources, corruptions)
+    return CosmologyParams(alpha, beta, background, sources, corruptions, gain_shift=gain)
 
 
 # --------------------------------------------------------------------------- score
@@ -418,15 +424,17 @@ def make_ids(total: int, seed: int) -> list[str]:
     return [str(1_000_000 + int(v)) for v in rng.choice(9_000_000, size=total, replace=False)]
 
 
-def _draw(seed: int, split: str, index: int, kind: str):
+def _draw(seed: int, split: str, index: int, kind: str, density=0.0, gain=0.0):
     """``(parameters or None for a photograph, the rng that goes on to render)``."""
     rng = np.random.default_rng([seed, SPLIT_CODE[split], index + 1])
-    return (None if kind == "photo" else sample_cosmology(rng, kind)), rng
+    return (None if kind == "photo" else sample_cosmology(rng, kind, density, gain)), rng
 
 
-def make_image(seed: int, split: str, index: int, kind: str) -> tuple[np.ndarray, float]:
+def make_image(
+    seed: int, split: str, index: int, kind: str, density: float = 0.0, gain: float = 0.0
+) -> tuple[np.ndarray, float]:
     """Renders one image; returns (uint8 [1000, 1000], target: label or score)."""
-    params, rng = _draw(seed, split, index, kind)
+    params, rng = _draw(seed, split, index, kind, density, gain)
     if params is None:
         img, frac = render_photo(rng)
         return img, 0.0 if split == "labeled" else PHOTO_MAX_SCORE * (frac - 0.35) / 0.65
@@ -448,8 +456,8 @@ def parameters(
 
 
 def _work(job):
-    seed, split, index, kind, image_id, folder, size = job
-    img, target = make_image(seed, split, index, kind)
+    seed, split, index, kind, image_id, folder, size, density, gain = job
+    img, target = make_image(seed, split, index, kind, density, gain)
     if size != NATIVE:
         img = np.clip(np.rint(area_resize(img, size)), 0, 255).astype(np.uint8)
     layout.write_png(Path(folder) / split / f"{image_id}.png", img)
@@ -468,14 +476,18 @@ def _check_arguments(out: Path, counts: dict, query_truth) -> None:
             raise ValueError(f"--query_truth {qt} must lie outside the data folder {out}")
 
 
-def _plan(counts: dict, seed: int, folder: Path, size: int) -> tuple[list, dict]:
+def _plan(
+    counts: dict, seed: int, folder: Path, size: int, density: float = 0.0, gain: float = 0.0
+) -> tuple[list, dict]:
     """``(jobs, ids per split)``: one job per image, ids drawn once for all splits."""
     ids = make_ids(sum(counts.values()), seed)
     jobs, split_ids, start = [], {}, 0
     for split, n in counts.items():
         split_ids[split] = ids[start : start + n]
         for i, kind in enumerate(split_plan(split, n, seed)):
-            jobs.append((seed, split, i, kind, split_ids[split][i], str(folder), size))
+            jobs.append(
+                (seed, split, i, kind, split_ids[split][i], str(folder), size, density, gain)
+            )
         start += n
     return jobs, split_ids
 
@@ -510,8 +522,13 @@ def generate(
     query_truth: str | os.PathLike | None = None,
     workers: int | None = None,
     progress: bool = True,
+    density: float = 0.0,
+    gain: float = 0.0,
 ) -> Path:
-    """Writes the data set to ``out`` atomically (temporary folder, then rename)."""
+    """Writes the data set to ``out`` atomically (temporary folder, then rename).
+    ``density`` and ``gain`` make another sky than the default set's: every
+    image's source count times exp(2.3 density), every flux times
+    10**(1.2 gain) (more saturated stars above 0), on top of its own draws."""
     out = Path(out).expanduser().resolve()
     counts = {"labeled": labeled, "scored": scored, "query": query}
     _check_arguments(out, counts, query_truth)
@@ -520,7 +537,7 @@ def generate(
     shutil.rmtree(tmp, ignore_errors=True)
     for split in counts:
         (tmp / split).mkdir(parents=True)
-    jobs, split_ids = _plan(counts, seed, tmp, size)
+    jobs, split_ids = _plan(counts, seed, tmp, size, density, gain)
     workers = workers or os.cpu_count() or 1
     try:
         targets = _run_jobs(jobs, counts, workers, f"synthetic -> {out.name}", progress)
@@ -547,6 +564,10 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--query_truth", default=None, help="CSV for the true query scores")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--density", type=float, default=0.0, help="every source count times exp(2.3 density)"
+    )
+    p.add_argument("--gain", type=float, default=0.0, help="every flux times 10**(1.2 gain)")
     args = p.parse_args(argv)
     t0 = time.time()
     try:
@@ -559,6 +580,8 @@ def main(argv=None):
             size=args.size,
             query_truth=args.query_truth,
             workers=args.workers,
+            density=args.density,
+            gain=args.gain,
         )
     except (ValueError, FileExistsError) as e:
         sys.exit(f"error: {e}")
