@@ -51,13 +51,13 @@ from cosmojax.data import layout, pipeline, sources  # noqa: E402
 
 
 @functools.lru_cache(maxsize=4)
-def data_at(resolution: int, stats: bool = False):
-    """``(train, val, query, query_truth)`` at ``resolution`` (with the full-resolution
-    statistics if ``stats``): the one hash split of ``scored`` that every row trains
-    and selects on, and the query images."""
-    scored = pipeline.load_split(None, "scored", resolution, stats=stats)
+def data_at(resolution: int, stats: bool = False, downsample: str = "area"):
+    """``(train, val, query, query_truth)`` at ``resolution`` by ``downsample`` (with
+    the full-resolution statistics if ``stats``): the one hash split of ``scored``
+    that every row trains and selects on, and the query images."""
+    scored = pipeline.load_split(None, "scored", resolution, downsample, stats=stats)
     train, val = pipeline.split_train_val(scored, 0.1)
-    query = pipeline.load_split(None, "query", resolution, stats=stats)
+    query = pipeline.load_split(None, "query", resolution, downsample, stats=stats)
     ids, truth = layout.read_csv(sources.default_query_truth())
     lookup = dict(zip(ids, truth, strict=True))
     return train, val, query, np.array([lookup[i] for i in query.ids])
@@ -83,7 +83,7 @@ def evaluate_scorer(workdir: Path) -> dict:
     from cosmojax import scoring
 
     s = scoring.load(workdir)
-    _, val, query, q_truth = data_at(s.resolution, s.with_stats)
+    _, val, query, q_truth = data_at(s.resolution, s.with_stats, s.reduction[1])
     return {
         "val_mae": mae(s.score_prepared(val.images, val.stats), val.targets),
         "query_mae": mae(s.score_prepared(query.images, query.stats), q_truth),
@@ -98,7 +98,7 @@ def evaluate_ensemble(workdirs: list[Path], reduce: str = "mean") -> dict:
     e = scoring.load(workdirs, reduce=reduce)
     val_parts, query_parts = [], []
     for m in e.members:
-        _, val, query, q_truth = data_at(m.resolution, m.with_stats)
+        _, val, query, q_truth = data_at(m.resolution, m.with_stats, m.reduction[1])
         val_parts.append(m.score_prepared(val.images, val.stats))
         query_parts.append(m.score_prepared(query.images, query.stats))
     return {
