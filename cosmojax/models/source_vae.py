@@ -3,15 +3,20 @@
 It learns the full-resolution sources of a generator's training images
 (``upscale.cutouts``: a square of counts around each source's peak) given
 what the generator's low-resolution image shows of them
-(``upscale.conditions``: the peak and the 5x5 blocks around it). Drawing a
-latent from N(0, I) and decoding it with a generated peak's condition gives a
-source of its own for that peak, not a copy of a training source.
+(``upscale.conditions``: the peak and the 5x5 blocks around it). The prior of
+the latent is conditional too, p(z | c) = N(mu(c), sigma(c)^2) (Sohn et al.
+2015): with N(0, I) the latent carried what the condition already says (how
+extended a bright source is) and decoded prior draws came out as the faint
+majority's points. Drawing z from p(z | c) and decoding it with a generated
+peak's condition gives a source of its own for that peak, not a copy of a
+training source.
 
-The pixels are modelled in a log map of the counts (``to_unit``: faint wings
-and saturated cores both matter) with a Gaussian likelihood of fixed
-``sigma``. Targets are squeezed into [MARGIN, 1 - MARGIN] and decoded means
-stretched back (``from_unit``), so an empty pixel and a saturated 255 are
-reached exactly, as the data reach them.
+A source is modelled as its shape: its counts over its peak's, in [0, 1]; the
+brightness is the generated peak's, as for ``stamps``. The shape is modelled
+in a log map (``to_unit``: wings at a few percent of the peak matter as much
+as the core) with a Gaussian likelihood of fixed ``sigma``. Targets are
+squeezed into [MARGIN, 1 - MARGIN] and decoded means stretched back
+(``from_unit``), so an empty pixel and the peak's level are reached exactly.
 """
 
 from __future__ import annotations
@@ -24,20 +29,20 @@ import jax.numpy as jnp
 
 from cosmojax.models import vae as vae_models
 
-LOG_SCALE = 2.0  # counts: the log map's knee (log(1 + x / a) / log(1 + 255 / a))
+LOG_SCALE = 0.002  # of the peak: the log map's knee (log(1 + r / a) / log(1 + 1 / a))
 MARGIN = 0.01
 
 
-def to_unit(counts):
-    """Counts in [0, 255] -> training targets in [MARGIN, 1 - MARGIN]."""
-    y = jnp.log1p(jnp.clip(counts, 0.0, 255.0) / LOG_SCALE) / math.log1p(255.0 / LOG_SCALE)
+def to_unit(shape):
+    """A shape (counts over the peak's) in [0, 1] -> targets in [MARGIN, 1 - MARGIN]."""
+    y = jnp.log1p(jnp.clip(shape, 0.0, 1.0) / LOG_SCALE) / math.log1p(1.0 / LOG_SCALE)
     return MARGIN + (1.0 - 2.0 * MARGIN) * y
 
 
 def from_unit(y):
-    """Decoded means -> counts; the margins map to exactly 0 and 255."""
+    """Decoded means -> a shape in [0, 1]; the margins map to exactly 0 and 1."""
     y = jnp.clip((y - MARGIN) / (1.0 - 2.0 * MARGIN), 0.0, 1.0)
-    return LOG_SCALE * jnp.expm1(y * math.log1p(255.0 / LOG_SCALE))
+    return LOG_SCALE * jnp.expm1(y * math.log1p(1.0 / LOG_SCALE))
 
 
 class SourceVAE(nn.Module):
@@ -57,6 +62,14 @@ class SourceVAE(nn.Module):
         self.dec_out = nn.Dense(
             self.patch * self.patch, dtype=self.dtype, bias_init=vae_models.sky_bias
         )
+        self.prior_hidden = dense(self.hidden // 2)
+        self.prior_out = dense(2 * self.latent_dim)
+
+    def prior(self, cond):
+        """``(mean, logvar)`` of p(z | c)."""
+        h = nn.gelu(self.prior_hidden(cond))
+        mean, logvar = jnp.split(self.prior_out(h).astype(jnp.float32), 2, axis=-1)
+        return mean, logvar
 
     def encode(self, x, cond):
         h = jnp.concatenate([x.reshape(x.shape[0], -1), cond], axis=-1)
@@ -74,6 +87,23 @@ class SourceVAE(nn.Module):
         return logits.reshape(-1, self.patch, self.patch, 1)
 
     def __call__(self, x, cond, eps):
+        """``(logits, KL(q(z | x, c) || p(z | c)) per example)``."""
         mean, logvar = self.encode(x, cond)
         z = mean + jnp.exp(0.5 * logvar) * eps
-        return self.decode(z, cond), mean, logvar
+        return self.decode(z, cond), gaussian_kl(mean, logvar, *self.prior(cond))
+
+    def sample_latent(self, cond, eps):
+        """A draw from p(z | c) for standard normals ``eps``."""
+        mean, logvar = self.prior(cond)
+        return mean + jnp.exp(0.5 * logvar) * eps
+
+
+def gaussian_kl(mean_q, logvar_q, mean_p, logvar_p):
+    """KL(N(mean_q, exp(logvar_q)) || N(mean_p, exp(logvar_p))), summed over dims."""
+    return 0.5 * jnp.sum(
+        logvar_p
+        - logvar_q
+        + (jnp.exp(logvar_q) + (mean_q - mean_p) ** 2) / jnp.exp(logvar_p)
+        - 1.0,
+        axis=-1,
+    )

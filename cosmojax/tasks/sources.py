@@ -48,10 +48,8 @@ def _turned(keys, x, cond):
 
 
 def _elbo(apply_fn, params, x, cond, eps, sigma):
-    logits, mean, logvar = apply_fn({"params": params}, x, cond, eps)
-    nll = vae_models.gaussian_nll(logits, x, sigma)
-    kl = vae_models.kl_to_standard_normal(mean, logvar)
-    return nll, kl
+    logits, kl = apply_fn({"params": params}, x, cond, eps)
+    return vae_models.gaussian_nll(logits, x, sigma), kl
 
 
 def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, sigma: float, beta):
@@ -59,7 +57,7 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, sigma
     n = batch["image"].shape[0]
     x, cond = _turned(
         parallel.example_keys(k_turn, n),
-        source_vae.to_unit(batch["image"] * 255.0),
+        source_vae.to_unit(batch["image"]),
         batch["stats"],
     )
     eps = parallel.example_normals(k_eps, n, latent_dim)
@@ -77,7 +75,7 @@ def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, sigma
 
 
 def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int, sigma: float):
-    x, m = source_vae.to_unit(batch["image"] * 255.0), batch["mask"]
+    x, m = source_vae.to_unit(batch["image"]), batch["mask"]
     eps = parallel.example_normals(jax.random.PRNGKey(EVAL_SEED), x.shape[0], latent_dim)
     nll, kl = _elbo(apply_fn, state.params, x, batch["stats"], eps, sigma)
     return parallel.psum({"loss": jnp.sum(m * (nll + kl)), "count": jnp.sum(m)})
@@ -115,10 +113,12 @@ class SourceTask(Task):
         return upscale.SourceLibrary.load(path)
 
     def dataset(self) -> pipeline.Split:
-        """The library's sources: squares of counts / 255 (``image``, float16) and
-        their conditions (``stats``); ids ``src<i>`` in library order."""
+        """The library's sources: their shapes (``image``, float16: each square of
+        counts over its brightest pixel) and conditions (``stats``); ids ``src<i>``
+        in library order."""
         lib = self.library
-        squares = upscale.cutouts(lib, int(self.config.model.patch)) / 255.0
+        squares = upscale.cutouts(lib, int(self.config.model.patch))
+        squares /= np.maximum(squares.reshape(len(squares), -1).max(1), 1e-6)[:, None, None]
         ids = np.asarray([f"src{i:07d}" for i in range(len(lib))])
         return pipeline.Split(
             ids,
@@ -152,10 +152,12 @@ class SourceTask(Task):
 
 
 def decoder(model: source_vae.SourceVAE):
-    """``(params, z, cond) -> counts [N, patch, patch]``: the mean source of each
-    latent and condition, in counts above the sky (0 and 255 exactly reached)."""
+    """``(params, eps, cond) -> shapes [N, patch, patch]``: for standard normals
+    ``eps``, a latent from p(z | cond) decoded to its mean shape, in [0, 1] of
+    the peak (0 and 1 exactly reached)."""
 
-    def decode(params, z, cond):
+    def decode(params, eps, cond):
+        z = model.apply({"params": params}, cond, eps, method=source_vae.SourceVAE.sample_latent)
         logits = model.apply({"params": params}, z, cond, method=source_vae.SourceVAE.decode)
         return source_vae.from_unit(jax.nn.sigmoid(logits))[..., 0]
 
@@ -164,16 +166,18 @@ def decoder(model: source_vae.SourceVAE):
 
 class SourceModel:
     """A trained source model's draws, for ``upscale`` (``draw=``): each peak of a
-    generated image gets a source decoded from a fresh latent and the peak's
-    condition, cut to its connected part above half a count around the centre."""
+    generated image gets a shape decoded from a fresh latent and the peak's
+    condition, times the peak, cut to its connected part above half a count
+    around the centre; a peak at 255 keeps a saturated core."""
 
     def __init__(self, task: SourceTask, params, step: int, batch: int = 64):
         self.task, self.params, self.step, self.batch = task, params, step, batch
         self._decode = jax.jit(decoder(task.model))
 
     def squares(self, hoods: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Decoded squares of counts ``[n, patch, patch]`` for 5x5 ``hoods`` and latents ``z``
-        (in fixed-size batches: one compilation)."""
+        """Decoded sources in counts ``[n, patch, patch]`` for 5x5 ``hoods`` (counts
+        above the sky) and standard normals ``z`` (each a latent of p(z | c)):
+        shapes times the hoods' peaks (in fixed-size batches: one compilation)."""
         cond, out = upscale.conditions(hoods), []
         for i in range(0, len(cond), self.batch):
             c, zz = cond[i : i + self.batch], z[i : i + self.batch]
@@ -181,7 +185,9 @@ class SourceModel:
             c, zz = np.pad(c, ((0, pad), (0, 0))), np.pad(zz, ((0, pad), (0, 0)))
             out.append(np.asarray(self._decode(self.params, zz, c))[: self.batch - pad])
         p = self.task.model.patch
-        return np.concatenate(out) if out else np.zeros((0, p, p), np.float32)
+        shapes = np.concatenate(out) if out else np.zeros((0, p, p), np.float32)
+        peak = np.asarray(hoods, np.float32)[:, upscale.HOOD, upscale.HOOD]
+        return shapes * peak[:, None, None]
 
     def draw(self, hoods: np.ndarray, rng: np.random.Generator) -> list[upscale.Pick]:
         z = rng.standard_normal((len(hoods), self.task.latent_dim)).astype(np.float32)
@@ -189,8 +195,9 @@ class SourceModel:
 
 
 def _pick(square: np.ndarray, rng: np.random.Generator) -> upscale.Pick:
-    """A decoded square -> the source at its centre (its connected part above half
-    a count), placed at a uniformly drawn spot of its peak's block."""
+    """A decoded source -> its part connected to the centre above half a count,
+    placed at a uniformly drawn spot of its peak's block; saturated where it
+    reaches 255 (its peak did)."""
     from scipy import ndimage
 
     c = square.shape[0] // 2
