@@ -28,6 +28,6 @@ def get_config():
     c.model.patch = 48  # px: the square around each source's peak (upscale.PATCH)
     c.model.latent_dim = 16
     c.model.hidden = 512
-    c.model.sigma = 0.03  # the Gaussian likelihood's sd, in the log map of the counts
+    c.model.sigma = 0.1  # the Gaussian likelihood's sd, in the log map of the shape
     c.model.beta = 1.0
     return c

@@ -93,6 +93,10 @@ def test_generate_draws_learned_sources_at_the_peaks_stamps_uses(learned_run):
     assert np.median(learned) == np.median(stamps)
     again, *_ = sampling.generate(g, 2, size=100, method="learned", progress=False)
     np.testing.assert_array_equal(learned, again)  # a pure function of the seed
+    # a run with a source model draws its sources by default, at its images' scale
+    default, *_ = sampling.generate(g, 2, size=100, progress=False)
+    np.testing.assert_array_equal(default, learned)
+    assert upscale.choose_method(g.library, 1000, None, g.source_model.draw) == "sources"
     with pytest.raises(ValueError, match="method 'learned': this run has no source model"):
         upscale.choose_method(g.library, 100, "learned")
 
