@@ -13,14 +13,7 @@ from cosmojax.evaluation import metrics
 from cosmojax.models.source_vae import SourceVAE
 from cosmojax.tasks import sources
 from tests.helpers import tiny_config
-
-
-def tiny_vae_config(data_dir, **kw):
-    c = tiny_config("vae", data_dir, **kw)
-    c.model.hidden = 32
-    c.model.latent_dim = 8
-    c.data.score_threshold = 1.0
-    return c
+from tests.test_vae import tiny_vae_config
 
 
 def tiny_source_config(library_workdir, **kw):

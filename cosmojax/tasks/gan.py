@@ -293,12 +293,11 @@ class GANTask(generated.GeneratorTask, Task):
             kd, jnp.zeros((max(self.discriminator.mbstd_group, 1), r, r, 1))
         )
         params = {"g": g["params"], "d": d["params"]}
-        return TrainState(
-            step=jnp.zeros((), jnp.int32),
-            params=params,
-            opt_state={"g": self.tx_g.init(params["g"]), "d": self.tx_d.init(params["d"])},
-            model_state={"g": g["batch_stats"], "d": d.get("batch_stats", {})},
-            rng=rng,
+        return TrainState.create(
+            params,
+            {"g": self.tx_g.init(params["g"]), "d": self.tx_d.init(params["d"])},
+            rng,
+            {"g": g["batch_stats"], "d": d.get("batch_stats", {})},
         )
 
     def evaluate(self, state) -> dict:

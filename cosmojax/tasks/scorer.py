@@ -250,13 +250,7 @@ class ScorerTask(Task):
         kwargs = {"with_label": True} if self.labeled_weight > 0 else {}
         variables = self.model.init(state_lib.init_key(rng), *inputs, **kwargs)
         params = variables.pop("params")
-        return TrainState(
-            step=jnp.zeros((), jnp.int32),
-            params=params,
-            opt_state=self.tx.init(params),
-            model_state=dict(variables),
-            rng=rng,
-        )
+        return TrainState.create(params, self.tx.init(params), rng, dict(variables))
 
     def after_init(self, state: TrainState) -> TrainState:
         """Data-dependent initialisation: the statistics scorer's feature

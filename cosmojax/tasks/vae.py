@@ -151,13 +151,7 @@ class VAETask(generated.GeneratorTask, Task):
         params = self.model.init(
             state_lib.init_key(rng), jnp.zeros((1, r, r, 1)), jnp.zeros((1, self.latent_dim))
         )["params"]
-        return TrainState(
-            step=jnp.zeros((), jnp.int32),
-            params=params,
-            opt_state=self.tx.init(params),
-            model_state={},
-            rng=rng,
-        )
+        return TrainState.create(params, self.tx.init(params), rng)
 
     def evaluate(self, state) -> dict:
         s = self.eval_sums(self.eval_step, state, self.val)

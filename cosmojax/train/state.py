@@ -36,6 +36,12 @@ class TrainState:
     model_state: Any  # non-trained collections such as batch_stats; {} when none
     rng: jax.Array  # run key: init_key(rng) for the parameters, loop_key(rng) for steps
 
+    @classmethod
+    def create(cls, params, opt_state, rng, model_state=None) -> TrainState:
+        """The state at step 0."""
+        zero = jax.numpy.zeros((), jax.numpy.int32)
+        return cls(zero, params, opt_state, {} if model_state is None else model_state, rng)
+
     def step_key(self) -> jax.Array:
         """The key of this step: ``fold_in(loop_key(rng), step)``."""
         return jax.random.fold_in(loop_key(self.rng), self.step)
