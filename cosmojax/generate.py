@@ -81,8 +81,8 @@ def parser():
         "--method",
         default=None,
         choices=upscale_lib.METHODS,
-        help="upscaler (default: where the run's source library fits --size, learned if "
-        "the run has a source model (configs/sources.py), else stamps; otherwise sources)",
+        help="upscaler (default: stamps where the run's source library fits --size, else "
+        "sources; learned: sources drawn by the run's source model, configs/sources.py)",
     )
     p.add_argument(
         "--min_score",

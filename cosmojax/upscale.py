@@ -559,13 +559,12 @@ def conditions(hoods: np.ndarray) -> np.ndarray:
     ).astype(np.float32)
 
 
-def default_method(library: SourceLibrary | None, size: int, draw=None) -> str:
-    """The upscaler of a generator run: where it has a source library at the scale
-    of ``size``, ``learned`` if it also has a source model (``draw``), else
-    ``stamps``; without one, ``sources``."""
-    if library is None or not library.fits(size):
-        return "sources"
-    return "stamps" if draw is None else "learned"
+def default_method(library: SourceLibrary | None, size: int) -> str:
+    """The upscaler of a generator run: ``stamps`` when it has a source library at
+    the scale of ``size``, else ``sources``. (``learned`` is asked for by name:
+    on a second data set it was 2x further from the real images than ``stamps``;
+    benchmarks/RESULTS.md.)"""
+    return "stamps" if library is not None and library.fits(size) else "sources"
 
 
 def choose_method(
@@ -573,7 +572,7 @@ def choose_method(
 ) -> str:
     """The upscaler of a run with source ``library`` (or None) at ``size`` and a
     source model's ``draw`` (or None): ``method``, checked, or by default
-    :func:`default_method` (``learned``, ``stamps`` or ``sources``).
+    :func:`default_method` (``stamps`` or ``sources``).
     ``stamps`` or ``learned`` asked for at another size, or without what they
     need, is a ValueError.
 
@@ -585,7 +584,7 @@ def choose_method(
     ValueError: method 'stamps': this run has no source library (sources.npz in its workdir)...
     """
     if method is None:
-        return default_method(library, size, draw)
+        return default_method(library, size)
     if method not in METHODS:
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     if method == "learned" and draw is None:

@@ -86,10 +86,12 @@ def test_generate_draws_learned_sources_at_the_peaks_stamps_uses(learned_run):
     assert np.median(learned) == np.median(stamps)
     again, *_ = sampling.generate(g, 2, size=100, method="learned", progress=False)
     np.testing.assert_array_equal(learned, again)  # a pure function of the seed
-    # a run with a source model draws its sources by default, at its images' scale
+    # learned is asked for by name: the default stays stamps, and at another size
     default, *_ = sampling.generate(g, 2, size=100, progress=False)
-    np.testing.assert_array_equal(default, learned)
+    np.testing.assert_array_equal(default, stamps)
     assert upscale.choose_method(g.library, 1000, None, g.source_model.draw) == "sources"
+    with pytest.raises(ValueError, match="method 'learned' draws sources at the scale of 100x100"):
+        upscale.choose_method(g.library, 1000, "learned", g.source_model.draw)
     with pytest.raises(ValueError, match="method 'learned': this run has no source model"):
         upscale.choose_method(g.library, 100, "learned")
 
