@@ -22,6 +22,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import ndimage
 
 from cosmojax import upscale
 from cosmojax.configlib import ConfigError
@@ -162,7 +163,9 @@ class SourceModel:
     """A trained source model's draws, for ``upscale`` (``draw=``): each peak of a
     generated image gets a shape decoded from a fresh latent and the peak's
     condition, times the peak, cut to its connected part above half a count
-    around the centre; a peak at 255 keeps a saturated core."""
+    around the centre; placed as ``stamps`` places a library source (scaled so
+    that its centre takes the generated peak, by 0.5x to 2x), and a drawn
+    source that reaches 255 keeps its 255 pixels."""
 
     def __init__(self, task: SourceTask, params, step: int, batch: int = 64):
         self.task, self.params, self.step, self.batch = task, params, step, batch
@@ -192,8 +195,6 @@ def _pick(square: np.ndarray, rng: np.random.Generator) -> upscale.Pick:
     """A decoded source -> its part connected to the centre above half a count,
     placed at a uniformly drawn spot of its peak's block; saturated where it
     reaches 255 (its peak did)."""
-    from scipy import ndimage
-
     c = square.shape[0] // 2
     labels, _ = ndimage.label(square >= 0.5, structure=np.ones((3, 3), bool))
     mask = labels == labels[c, c] if labels[c, c] else np.zeros(square.shape, bool)
