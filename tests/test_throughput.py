@@ -3,13 +3,17 @@ peer's architectures, and the roofline floors follow from the step's cost."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from benchmarks import roofline, throughput
 
-# The PyTorch peer's parameter counts (../shared/peers/torch_reference.py).
+# The PyTorch peer's parameter counts (../shared/peers/torch_reference.py, beside
+# the checkout, with PyTorch from the 'bench' extra). PyTorch is not a test
+# dependency: ``python benchmarks/throughput.py`` compares the count each PyTorch
+# model reports with the JAX model's whenever it runs the peer, and stops with
+# ParamMismatch when they differ (test_another_architecture_stops_the_benchmark
+# shows the stop); here the JAX counts are held to the architecture's formula
+# and to these numbers.
 PAPER_COUNTS = {"scorer": 7_892_297, "vae_paper": 34_980_512, "dcgan_paper": 6_338_176}
 
 
@@ -27,30 +31,6 @@ def test_paper_model_has_the_peers_parameter_count(name):
     _, count = throughput.build(name, config, check=False)  # eval_shape only
     reference = throughput.reference_params(peer_of(name), config.data.resolution)
     assert count == reference == PAPER_COUNTS[name]
-
-
-def load_torch_reference():
-    pytest.importorskip(
-        "torch",
-        reason="PyTorch is in the 'bench' extra, not 'test': the JAX counts are then "
-        "checked against the architecture formula only (test above)",
-    )
-    if not throughput.TORCH_REF.is_file():
-        pytest.skip(f"no PyTorch reference at {throughput.TORCH_REF}")
-    spec = importlib.util.spec_from_file_location("torch_reference", throughput.TORCH_REF)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.mark.parametrize("name", list(PAPER_COUNTS))
-def test_formula_counts_the_pytorch_models_parameters(name):
-    ref = load_torch_reference()
-    import torch
-
-    resolution = throughput.model_config(name).data.resolution
-    _, info = ref.build(peer_of(name), 1, torch.device("cpu"), resolution)
-    assert info["params"] == throughput.reference_params(peer_of(name), resolution)
 
 
 def test_another_architecture_stops_the_benchmark():
