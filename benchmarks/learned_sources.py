@@ -34,20 +34,11 @@ from cosmojax.evaluation import real as real_lib  # noqa: E402
 def held_out_images(config, num: int, seed: int = 0) -> np.ndarray:
     """Up to ``num`` images of the generator's selection (label-1 and scored at or
     above its threshold) whose sources are not in its library."""
-    from cosmojax.data import layout, sources
+    from cosmojax.data import layout
     from cosmojax.tasks import generated
 
-    root = sources.resolve_data_dir(config.data.dir or None)
-    in_library = {str(p) for p in generated.library_paths(config)}
-    rest = []
-    for split, keep in (
-        ("labeled", lambda t: t == 1),
-        ("scored", lambda t: t >= config.data.score_threshold),
-    ):
-        _, paths, targets = layout.list_split(root, split)
-        rest += [
-            p for p, t in zip(paths, targets, strict=True) if keep(t) and str(p) not in in_library
-        ]
+    in_library = set(generated.library_paths(config))
+    rest = [p for p in generated.selected_images(config)[1] if p not in in_library]
     pick = np.random.default_rng(seed).permutation(len(rest))[:num]
     return np.stack([layout.read_png(rest[i]) for i in pick])
 
@@ -72,7 +63,9 @@ def main(argv=None) -> dict:
         real_lib.at_resolution(x, args.resolution) for x in (real[:half], real[half:])
     )
     side = evaluate.real_side(real_a, real_b)
-    held_out = held_out_images(g.config, args.num, args.seed)
+    reference = metrics.SourceReference.build(
+        g.library, held_out_images(g.config, args.num, args.seed)
+    )
     out = {
         "workdir": args.workdir,
         "generator_step": g.step,
@@ -84,7 +77,7 @@ def main(argv=None) -> dict:
         gen = real_lib.at_resolution(big, args.resolution)
         m = evaluate.compare(real_a, real_b, gen, real=side)
         out[method] = row(f"{args.workdir} by {method}", m, big)
-        out[method]["source_memorisation"] = metrics.source_memorisation(big, g.library, held_out)
+        out[method]["source_memorisation"] = metrics.source_memorisation(big, reference)
     out["learned_vs_stamps_frechet"] = (
         out["learned"]["statistics_frechet"] / out["stamps"]["statistics_frechet"]
     )

@@ -121,8 +121,7 @@ def main(argv=None):
         sys.exit(f"error: {out} already holds PNGs; choose an empty --images folder")
     try:
         gen = sampling.load(args.workdir)
-        draw = gen.source_model.draw if gen.source_model is not None else None
-        how = upscale_lib.choose_method(gen.library, args.size, args.method, draw)
+        how = sampling.choose_method(gen, args.size, args.method)
         scorer = scoring.load(args.scorer_workdir) if args.scorer_workdir else None
     except (FileNotFoundError, ValueError, layout.DataError) as e:
         sys.exit(f"error: {e}")

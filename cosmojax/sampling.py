@@ -267,8 +267,17 @@ def full_size(generator, images, size: int = 1000, method: str | None = None) ->
     )
 
 
+def choose_method(generator, size: int, method: str | None = None) -> str:
+    """The upscaler ``generate`` uses for ``generator`` at ``size``: ``method``
+    checked, or the run's default (:func:`cosmojax.upscale.choose_method`)."""
+    return upscale_lib.choose_method(
+        getattr(generator, "library", None), size, method, _draw_sources(generator)
+    )
+
+
 def _draw_sources(generator):
-    model = getattr(generator, "source_model", None)
+    """The run's source model's draws (``upscale``'s ``draw``), or None."""
+    model = getattr(generator, "source_model", None)  # a Generator, or what stands for one
     return None if model is None else model.draw
 
 
@@ -295,9 +304,7 @@ def generate(
     >>> imgs.shape, scores, drawn, passed  # doctest: +SKIP
     ((4, 1000, 1000), None, 64, 64)
     """
-    method = upscale_lib.choose_method(
-        getattr(generator, "library", None), size, method, _draw_sources(generator)
-    )
+    method = choose_method(generator, size, method)
     if min_score is not None and scorer is None:
         raise ValueError("min_score: needs a scorer to score the candidates")
     max_candidates = max_candidates or (num if min_score is None else 50 * num)

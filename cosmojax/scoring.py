@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cosmojax import images as images_lib
-from cosmojax.data import layout, resample
+from cosmojax.data import layout, pipeline, resample
 from cosmojax.evaluation import features
 from cosmojax.models import layers
 
@@ -101,16 +101,9 @@ class Scorer:
                     f"resolution statistics vector per image, got {stats.shape}"
                 )
             arrays.append(stats)
-        out = []
-        for start in range(0, len(images), self.batch_size):
-            chunks = [a[start : start + self.batch_size] for a in arrays]
-            n = len(chunks[0])
-            if n < self.batch_size:
-                chunks = [
-                    np.concatenate([c, np.zeros((self.batch_size - n, *c.shape[1:]), np.float32)])
-                    for c in chunks
-                ]
-            out.append(np.asarray(fn(self.params, self.model_state, *chunks))[:n])
+        out = pipeline.map_padded(
+            functools.partial(fn, self.params, self.model_state), arrays, self.batch_size
+        )
         if not out:
             shape = jax.eval_shape(
                 fn, self.params, self.model_state, *(jnp.zeros((1, *a.shape[1:])) for a in arrays)

@@ -135,7 +135,8 @@ def test_source_memorisation_tells_copies_from_new_sources():
     library = upscale.SourceLibrary.build(train, 25, "max")
     held_out, new = blob_images(12, 1), blob_images(12, 2)
     copies = np.flip(train, axis=2)  # the training sources, flipped and in other places
-    copied = metrics.source_memorisation(copies, library, held_out)
-    fresh = metrics.source_memorisation(new, library, held_out)
+    reference = metrics.SourceReference.build(library, held_out)
+    copied = metrics.source_memorisation(copies, reference)
+    fresh = metrics.source_memorisation(new, reference)
     assert copied["sources"]["generated"] > 40 and fresh["sources"]["held_out"] > 40
     assert copied["ratio"] < 0.2 and 0.75 < fresh["ratio"] < 1.33, (copied, fresh)

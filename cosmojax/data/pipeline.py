@@ -236,6 +236,26 @@ def train_batches(data: Split, **kwargs) -> Iterator[dict[str, np.ndarray]]:
         yield batch
 
 
+def map_padded(fn, arrays, batch_size: int) -> list[np.ndarray]:
+    """``fn(*chunks)`` over the rows of ``arrays`` (float32, the same length) in
+    batches of ``batch_size``, the last one padded with zeros, so that a jitted
+    ``fn`` compiles one shape; each batch's output cut to its real rows.
+
+    >>> [o.tolist() for o in map_padded(lambda a: a * 2, [np.arange(3.0)], 2)]
+    [[0.0, 2.0], [4.0]]
+    """
+    arrays = [np.asarray(a, np.float32) for a in arrays]
+    out = []
+    for start in range(0, len(arrays[0]), batch_size):
+        chunks = [a[start : start + batch_size] for a in arrays]
+        n = len(chunks[0])
+        chunks = [
+            np.concatenate([c, np.zeros((batch_size - n, *c.shape[1:]), c.dtype)]) for c in chunks
+        ]
+        out.append(np.asarray(fn(*chunks))[:n])
+    return out
+
+
 def eval_batches(
     data: Split,
     batch_size: int,

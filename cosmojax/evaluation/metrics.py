@@ -32,6 +32,7 @@ set), so that each number has a scale.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -171,32 +172,50 @@ def nn_distances(queries: np.ndarray, bank: np.ndarray, chunk: int = 512) -> np.
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def source_memorisation(generated, train_library, held_out) -> dict:
-    """Are the sources of ``generated`` images copies of the training sources?
+@dataclasses.dataclass(frozen=True)
+class SourceReference:
+    """What :func:`source_memorisation` compares generated sources with, computed
+    once for any number of generators: the shapes of the training library's
+    sources under every flip and quarter turn, and how far the sources of
+    held-out real images lie from them."""
 
-    The sources of the uint8 full-size ``generated`` and ``held_out`` (real
-    images whose sources are not in ``train_library``) are cut as the library's
-    were (``SourceLibrary.build`` at its resolution and downsampling). The
-    ratio is the mean distance of a generated source's shape to its nearest
-    training shape (under any flip or quarter turn) over the same for a
-    held-out real source: a copy scores 0, a new source of the same
-    population about 1."""
+    library: object  # upscale.SourceLibrary: its resolution and downsampling cut the sources
+    bank: np.ndarray  # [8 * train, SOURCE_PATCH ** 2]
+    held_out_distance: float
+    counts: dict
 
-    def shapes(images):
-        lib = upscale.SourceLibrary.build(
-            images, train_library.resolution, train_library.downsample
-        )
-        return source_shapes(lib)
+    @classmethod
+    def build(cls, train_library, held_out) -> SourceReference:
+        """``held_out``: uint8 full-size real images whose sources are not in
+        ``train_library``."""
+        train = source_shapes(train_library)
+        p = SOURCE_PATCH
+        bank = np.concatenate([dihedral(train.reshape(-1, p, p), t, (1, 2)) for t in range(8)])
+        bank = bank.reshape(len(bank), -1)
+        h = _shapes_of(held_out, train_library)
+        counts = {"held_out": len(h), "train": len(train)}
+        return cls(train_library, bank, float(nn_distances(h, bank).mean()), counts)
 
-    train = source_shapes(train_library)
-    p = SOURCE_PATCH
-    bank = np.concatenate([dihedral(train.reshape(-1, p, p), t, (1, 2)) for t in range(8)])
-    bank = bank.reshape(len(bank), -1)
-    g, h = shapes(generated), shapes(held_out)
-    dg, dh = float(nn_distances(g, bank).mean()), float(nn_distances(h, bank).mean())
+
+def _shapes_of(images, library):
+    """The source shapes of uint8 full-size ``images``, cut as ``library``'s were
+    (``SourceLibrary.build`` at its resolution and downsampling)."""
+    return source_shapes(
+        upscale.SourceLibrary.build(images, library.resolution, library.downsample)
+    )
+
+
+def source_memorisation(generated, reference: SourceReference) -> dict:
+    """Are the sources of the uint8 full-size ``generated`` images copies of the
+    training sources? The ratio is the mean distance of a generated source's
+    shape to its nearest training shape (under any flip or quarter turn) over
+    the same for a held-out real source (:class:`SourceReference`): a copy
+    scores 0, a new source of the same population about 1."""
+    g = _shapes_of(generated, reference.library)
+    dg, dh = float(nn_distances(g, reference.bank).mean()), reference.held_out_distance
     return {
         "ratio": dg / max(dh, 1e-12),
         "nn_distance_generated_to_train": dg,
         "nn_distance_heldout_to_train": dh,
-        "sources": {"generated": len(g), "held_out": len(h), "train": len(train)},
+        "sources": {"generated": len(g), **reference.counts},
     }

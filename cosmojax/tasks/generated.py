@@ -45,13 +45,10 @@ def real_vectors(data_dir: str, n: int) -> tuple[np.ndarray, int]:
     return metrics.stat_vectors(metrics.image_statistics(real)), int(real.shape[-1])
 
 
-def library_paths(config) -> list[Path]:
-    """The full-resolution PNGs the source library is read from: the generator's
-    training images (label-1 ``labeled`` and ``scored`` at or above
-    ``data.score_threshold``, training side of the split), at most
-    ``data.library_images`` of them, chosen by ``seed``. The validation side is
-    drawn over the selected images of both splits together, as
-    :meth:`GeneratorTask.dataset` and ``split_train_val`` draw it."""
+def selected_images(config) -> tuple[list[str], list[Path]]:
+    """``(ids, paths)`` of the images a generator learns (label-1 ``labeled`` and
+    ``scored`` at or above ``data.score_threshold``), as
+    :meth:`GeneratorTask.dataset` selects them, both sides of the split."""
     d = config.data
     root = sources.resolve_data_dir(d.dir or None)
     ids, paths = [], []
@@ -63,6 +60,17 @@ def library_paths(config) -> list[Path]:
             if keep(t):
                 ids.append(i)
                 paths.append(p)
+    return ids, paths
+
+
+def library_paths(config) -> list[Path]:
+    """The full-resolution PNGs the source library is read from: the generator's
+    training images (:func:`selected_images`, training side of the split), at
+    most ``data.library_images`` of them, chosen by ``seed``. The validation
+    side is drawn over the selected images of both splits together, as
+    ``split_train_val`` draws it."""
+    d = config.data
+    ids, paths = selected_images(config)
     val = pipeline.validation_mask(ids, d.val_fraction, d.split_seed)
     chosen = [p for p, v in zip(paths, val, strict=True) if not v]
     order = np.random.default_rng([int(config.seed), 3]).permutation(len(chosen))

@@ -175,12 +175,8 @@ class SourceModel:
         """Decoded sources in counts ``[n, patch, patch]`` for 5x5 ``hoods`` (counts
         above the sky) and standard normals ``z`` (each a latent of p(z | c)):
         shapes times the hoods' peaks (in fixed-size batches: one compilation)."""
-        cond, out = upscale.conditions(hoods), []
-        for i in range(0, len(cond), self.batch):
-            c, zz = cond[i : i + self.batch], z[i : i + self.batch]
-            pad = self.batch - len(c)
-            c, zz = np.pad(c, ((0, pad), (0, 0))), np.pad(zz, ((0, pad), (0, 0)))
-            out.append(np.asarray(self._decode(self.params, zz, c))[: self.batch - pad])
+        decode = functools.partial(self._decode, self.params)
+        out = pipeline.map_padded(decode, [z, upscale.conditions(hoods)], self.batch)
         p = self.task.model.patch
         shapes = np.concatenate(out) if out else np.zeros((0, p, p), np.float32)
         peak = np.asarray(hoods, np.float32)[:, upscale.HOOD, upscale.HOOD]
