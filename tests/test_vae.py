@@ -66,7 +66,24 @@ def test_categorical_likelihood_matches_numpy_and_draws_valid_images():
     sure[..., 4] = 30.0  # every pixel in the top level
     draw = vae_models.sample_image(jax.random.PRNGKey(0), jnp.asarray(sure), "categorical")
     assert float(draw.min()) >= 0.75 and float(draw.max()) <= 1.0
-    sure[..., 4], sure[..., 0] = -30.0, 30.0  # every pixel empty
+    sure[..., 4], sure[..., 1] = -30.0, 30.0  # every pixel in the lowest level, above a floor
+    draw = vae_models.sample_image(jax.random.PRNGKey(0), jnp.asarray(sure), "categorical")
+    assert float(draw.min()) < 0.05  # uniform inside the bin [0, 0.25]
+    draw = vae_models.sample_image(
+        jax.random.PRNGKey(0), jnp.asarray(sure), "categorical", floor=0.1
+    )
+    assert 0.1 <= float(draw.min()) and float(draw.max()) <= 0.25
+    sure[..., 1], sure[..., 0] = -30.0, 30.0  # every pixel empty, whatever the floor
+    assert (
+        float(
+            jnp.abs(
+                vae_models.sample_image(
+                    jax.random.PRNGKey(0), jnp.asarray(sure), "categorical", floor=0.1
+                )
+            ).max()
+        )
+        == 0.0
+    )
     draw = vae_models.sample_image(jax.random.PRNGKey(0), jnp.asarray(sure), "categorical")
     assert float(jnp.abs(draw).max()) == 0.0
 
@@ -251,6 +268,26 @@ def test_sampling_api_returns_intensities_on_the_original_scale(vae_run):
     np.testing.assert_array_equal(g.decode(z), np.clip(np.rint(expected * 255), 0, 255))
     draws = g.sample_float(jax.random.PRNGKey(1), 8)
     assert draws.shape == (8, 16, 16) and draws.min() >= 0 and draws.max() <= 1
+
+
+def test_a_drawn_pixel_that_is_not_empty_holds_at_least_one_count(vae_run, monkeypatch):
+    """The run's draws keep the data's support: the lowest level's bin reaches
+    down to 0 counts, and its draws below half a count would round to empty
+    pixels (fewer faint sources than the model drew)."""
+    from cosmojax.tasks import vae as vae_task
+
+    g = sampling.load(vae_run[0])
+    levels = g.config.model.levels + 2  # empty, the levels, saturated
+
+    def lowest_level(module, z):  # the decoder, sure of level 1 everywhere
+        r = g.resolution
+        return jnp.full((z.shape[0], r, r, levels), -30.0).at[..., 1].set(30.0)
+
+    monkeypatch.setattr(vae_models.VAE, "decode", lowest_level)
+    draw = vae_task.VAETask(g.config).draw_fn()
+    x = np.asarray(draw(g.params, {}, np.zeros((4, g.latent_dim)), jax.random.PRNGKey(0)))
+    assert x.min() >= 1 / 255 - 1e-7 and x.max() < 1.5 / 255  # the lowest level: one count
+    assert (np.rint(x * 255) == 1).all()
 
 
 def test_sampling_api(vae_run):

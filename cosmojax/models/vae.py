@@ -262,11 +262,13 @@ def sample_image(
     sigma: float = 0.1,
     correlation=0.0,
     saturated: bool = False,
+    floor: float = 0.0,
 ):
     """A draw from p(x | z) in [0, 1]: for ``categorical`` each pixel draws its
     level, then a value inside the level's bin (exactly 1 for the ``saturated``
-    level); the other likelihoods return their mean (their pixel noise is not
-    part of an image).
+    level) and at least ``floor`` (the data's faintest non-empty value: level 0
+    is the only empty one); the other likelihoods return their mean (their
+    pixel noise is not part of an image).
 
     Each pixel's draw is the inverse of its own CDF (levels in order of
     intensity) at a uniform ``u``, so every pixel keeps the decoder's marginal.
@@ -289,7 +291,7 @@ def sample_image(
     below = jnp.take_along_axis(cdf - p, level, axis=-1)  # CDF up to the level below
     inside = (u - below) / jnp.maximum(jnp.take_along_axis(p, level, axis=-1), 1e-12)
     value = (level - 1 + jnp.clip(inside, 0.0, 1.0)) / k  # uniform inside the level's bin
-    value = jnp.where(level > k, 1.0, value)  # the saturated level, if any
+    value = jnp.where(level > k, 1.0, jnp.maximum(value, floor))  # the saturated level, if any
     return jnp.where(level > 0, value, 0.0)
 
 

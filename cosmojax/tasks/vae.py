@@ -199,6 +199,9 @@ class VAETask(generated.GeneratorTask, Task):
     def draw_fn(self):
         """``(params, model_state, z, key) -> intensities``: a draw from p(x | z)."""
         model, d, m = self.model, self.config.data, self.config.model
+        # a drawn pixel that is not empty holds at least one count, as in the data
+        # (the lowest bin's values below half a count would round to an empty pixel)
+        faintest = float(intensity.forward(1.0 / 255, d.intensity_map, d.intensity_scale))
 
         def draw(params, model_state, z, key):
             logits = model.apply({"params": params}, z, method=vae_models.VAE.decode)
@@ -209,6 +212,7 @@ class VAETask(generated.GeneratorTask, Task):
                 m.sigma,
                 m.get("sample_correlation", 0.0),
                 m.get("saturated_level", False),
+                floor=faintest,
             )
             return intensity.inverse(x, d.intensity_map, d.intensity_scale)
 
