@@ -2,6 +2,7 @@
 real images'? Prints one JSON object.
 
     python benchmarks/statistics_check.py --workdir runs/vae [--num 150] [--method stamps]
+        [--step N]
 
 The real images are label-1 images of the data set the run trained on (its
 ``data.dir``; empty: the default synthetic set): ``2 * num`` of them, in two
@@ -64,12 +65,13 @@ def main(argv=None) -> dict:
     p.add_argument("--num", type=int, default=150, help="generated images (real: twice as many)")
     p.add_argument("--method", default=None, help="upscaler (default: the run's)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--step", type=int, default=None, help="a kept checkpoint (default: the best)")
     args = p.parse_args(argv)
 
     from cosmojax import evaluate, sampling
     from cosmojax.evaluation import real as real_lib
 
-    g = sampling.load(args.workdir)
+    g = sampling.load(args.workdir, step=args.step)
     real = real_lib.load_real(g.config.data.dir, 2 * args.num)
     real_a, real_b = real[: len(real) // 2], real[len(real) // 2 :]
     gen, *_ = sampling.generate(g, args.num, seed=args.seed, method=args.method, progress=False)

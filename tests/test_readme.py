@@ -172,6 +172,7 @@ SOURCES = {
     # generators: statistics Fréchet / real-vs-real
     "floor:": ["| floor, 128 block max, `stamps` |"],
     "**paper VAE**": ["| **paper VAE** (`configs/vae.py`, 600 steps) |"],
+    "three seeds, median / worst": ["| median / worst, runs trained now |"],
     "convolutional VAE": ["| convolutional VAE (`configs/vae_conv.py`, 1200 steps) |"],
     "DCGAN, `configs/gan.py`": [
         "After a review mend the levels come from the whole training split",
