@@ -48,11 +48,17 @@ class Generator:
     draw_fn: object | None = None  # (params, model_state, z, key) -> a draw from p(x | z)
     latent_prior: dict | None = None  # see tasks.vae.draw_latents; None = N(0, I)
     library: object | None = None  # the run's upscale.SourceLibrary (sources.npz), if any
-    source_model: object | None = None  # tasks.sources.SourceModel (source_model/), if any
+    workdir: str | None = None  # the run's folder, where its source model is read from
 
     @property
     def resolution(self) -> int:
         return int(self.config.data.resolution)
+
+    @functools.cached_property
+    def source_model(self):
+        """The run's source model (``tasks.sources.SourceModel``, ``source_model/``)
+        or None: read when first asked for, as only ``learned`` draws from it."""
+        return None if self.workdir is None else load_source_model(self.workdir)
 
     @functools.cached_property
     def _decode(self):
@@ -263,7 +269,7 @@ def full_size(generator, images, size: int = 1000, method: str | None = None) ->
         downsample=generator.config.data.get("downsample", "area"),
         library=getattr(generator, "library", None),  # a Generator: the run's sources
         method=method,
-        draw=_draw_sources(generator),
+        draw=_draw_sources(generator, method),
     )
 
 
@@ -271,12 +277,16 @@ def choose_method(generator, size: int, method: str | None = None) -> str:
     """The upscaler ``generate`` uses for ``generator`` at ``size``: ``method``
     checked, or the run's default (:func:`cosmojax.upscale.choose_method`)."""
     return upscale_lib.choose_method(
-        getattr(generator, "library", None), size, method, _draw_sources(generator)
+        getattr(generator, "library", None), size, method, _draw_sources(generator, method)
     )
 
 
-def _draw_sources(generator):
-    """The run's source model's draws (``upscale``'s ``draw``), or None."""
+def _draw_sources(generator, method: str | None):
+    """For ``learned`` (never a default), the run's source model's draws
+    (``upscale``'s ``draw``) or None where it has none; for other methods None,
+    without reading the source model."""
+    if method != "learned":
+        return None
     model = getattr(generator, "source_model", None)  # a Generator, or what stands for one
     return None if model is None else model.draw
 
@@ -361,7 +371,7 @@ def load(workdir: str | os.PathLike, *, step: int | None = None) -> Generator:
         draw_fn=task.draw_fn() if hasattr(task, "draw_fn") else None,
         latent_prior=_latent_prior(task, workdir, step),
         library=upscale.load_library(workdir),
-        source_model=load_source_model(workdir),
+        workdir=str(workdir),
     )
 
 

@@ -327,15 +327,27 @@ def _paste(out: np.ndarray, pick: Pick, peak: float, ey, ex) -> None:
     (fy, fx), s, size = pick.offset, pick.stamp, out.shape[0]
     cy = int(ey[0] + min(int(fy * (ey[1] - ey[0])), ey[1] - ey[0] - 1))
     cx = int(ex[0] + min(int(fx * (ex[1] - ex[0])), ex[1] - ex[0] - 1))
-    y0, x0 = cy - int(pick.peak[0]), cx - int(pick.peak[1])
-    ya, xa = max(y0, 0), max(x0, 0)
-    yb, xb = min(y0 + s.shape[0], size), min(x0 + s.shape[1], size)
-    if ya < yb and xa < xb:
-        part = s[ya - y0 : yb - y0, xa - x0 : xb - x0]
+    dst, src = _overlap(cy - int(pick.peak[0]), cx - int(pick.peak[1]), s.shape, size)
+    if dst is not None:
+        part = s[src]
         piece = part * factor
         if pick.saturated:  # its 255 pixels stay 255, whatever the scale and sky
             piece = np.where(part >= s.max(), 255.0, piece)
-        out[ya:yb, xa:xb] = np.maximum(out[ya:yb, xa:xb], piece)
+        out[dst] = np.maximum(out[dst], piece)
+
+
+def _overlap(y0: int, x0: int, shape, size: int):
+    """``(canvas slices, stamp slices)`` of a ``shape`` stamp whose corner is at
+    ``(y0, x0)`` on a ``size`` x ``size`` canvas, cut to the canvas; ``(None,
+    None)`` where they do not overlap."""
+    ya, xa = max(y0, 0), max(x0, 0)
+    yb, xb = min(y0 + shape[0], size), min(x0 + shape[1], size)
+    if ya >= yb or xa >= xb:
+        return None, None
+    return (
+        (slice(ya, yb), slice(xa, xb)),
+        (slice(ya - y0, yb - y0), slice(xa - x0, xb - x0)),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -540,10 +552,10 @@ def cutouts(library: SourceLibrary, patch: int = PATCH) -> np.ndarray:
     c = patch // 2
     for i in range(len(library)):
         s = library.stamp(i)
-        y0, x0 = c - int(library.peaks[i][0]), c - int(library.peaks[i][1])
-        ya, xa = max(y0, 0), max(x0, 0)
-        yb, xb = min(y0 + s.shape[0], patch), min(x0 + s.shape[1], patch)
-        out[i, ya:yb, xa:xb] = s[ya - y0 : yb - y0, xa - x0 : xb - x0]
+        dst, src = _overlap(
+            c - int(library.peaks[i][0]), c - int(library.peaks[i][1]), s.shape, patch
+        )
+        out[i][dst] = s[src]  # the peak is inside the square: they always overlap
     return out
 
 
