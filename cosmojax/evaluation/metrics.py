@@ -37,7 +37,7 @@ import warnings
 
 import numpy as np
 import scipy.linalg
-from scipy import ndimage, spatial
+from scipy import ndimage
 
 from cosmojax import upscale
 from cosmojax.data import resample
@@ -120,8 +120,7 @@ def mean_nn_distance(queries: np.ndarray, bank: np.ndarray) -> float:
     >>> mean_nn_distance(np.array([[0.0, 1.0], [3.0, 4.0]]), np.zeros((1, 2)))
     3.0
     """
-    tree = spatial.cKDTree(np.asarray(bank, np.float64))
-    return float(tree.query(np.asarray(queries, np.float64), k=1)[0].mean())
+    return float(nn_distances(queries, bank).mean())
 
 
 def penultimate_features(scorer, images) -> np.ndarray:
@@ -160,16 +159,18 @@ def source_shapes(library, patch: int = SOURCE_PATCH, min_peak: float = SOURCE_M
 
 def nn_distances(queries: np.ndarray, bank: np.ndarray, chunk: int = 512) -> np.ndarray:
     """Each row of ``queries``' L2 distance to its nearest row of ``bank``, by
-    brute force (the shapes have hundreds of dimensions, where a k-d tree is not
-    faster)."""
+    brute force (images and shapes have hundreds of dimensions, where a k-d tree
+    is not faster): the nearest row found in float32, its distance measured in
+    float64 (an exact copy is at 0, not at float32's cancellation error)."""
     bank = np.asarray(bank, np.float32)
     b2 = (bank**2).sum(1)
     out = []
     for i in range(0, len(queries), chunk):
         q = np.asarray(queries[i : i + chunk], np.float32)
-        d2 = (q**2).sum(1)[:, None] + b2[None, :] - 2.0 * q @ bank.T
-        out.append(np.sqrt(np.maximum(d2.min(1), 0.0)))
-    return np.concatenate(out) if out else np.zeros(0, np.float32)
+        nearest = np.argmin(b2[None, :] - 2.0 * q @ bank.T, axis=1)  # |q|^2 is the same per row
+        diff = q.astype(np.float64) - bank[nearest].astype(np.float64)
+        out.append(np.sqrt((diff**2).sum(1)))
+    return np.concatenate(out) if out else np.zeros(0, np.float64)
 
 
 @dataclasses.dataclass(frozen=True)
