@@ -271,6 +271,20 @@ def _block_edges(size: int, resolution: int) -> np.ndarray:
     return np.append(resample.block_starts(size, resolution), size)
 
 
+def connected_part(above: np.ndarray, y: int, x: int) -> np.ndarray:
+    """The 8-connected part of the boolean map ``above`` that holds ``(y, x)``;
+    ``(y, x)`` itself is always in it (a source's peak, even where it is not
+    above).
+
+    >>> int(connected_part(np.eye(3, dtype=bool)[::-1] | np.eye(3, dtype=bool), 0, 0).sum())
+    5
+    """
+    labels, _ = ndimage.label(above, structure=np.ones((3, 3), bool))
+    mask = labels == labels[y, x] if labels[y, x] else np.zeros_like(above, bool)
+    mask[y, x] = True
+    return mask
+
+
 def _cut_source(im, counts, ey, ex, y, x):
     """The source at model pixel ``(y, x)`` of full-resolution ``counts`` (the
     image ``im`` less its sky; ``ey``, ``ex``: block edges): ``(stamp uint8,
@@ -283,9 +297,7 @@ def _cut_source(im, counts, ey, ex, y, x):
     block = counts[ey[y] : ey[y + 1], ex[x] : ex[x + 1]]
     by, bx = np.unravel_index(np.argmax(block), block.shape)
     py, px = by + ey[y] - y0, bx + ex[x] - x0
-    labels, _ = ndimage.label(patch > 0, structure=np.ones((3, 3), bool))
-    mask = labels == labels[py, px] if labels[py, px] else np.zeros_like(patch, bool)
-    mask[py, px] = True
+    mask = connected_part(patch > 0, py, px)
     h, w = counts.shape
     if (
         (y0 == 0 and mask[0].any())

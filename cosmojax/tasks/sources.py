@@ -192,9 +192,7 @@ def _pick(square: np.ndarray, rng: np.random.Generator) -> upscale.Pick:
     placed at a uniformly drawn spot of its peak's block; saturated where it
     reaches 255 (its peak did)."""
     c = square.shape[0] // 2
-    labels, _ = ndimage.label(square >= 0.5, structure=np.ones((3, 3), bool))
-    mask = labels == labels[c, c] if labels[c, c] else np.zeros(square.shape, bool)
-    mask[c, c] = True
+    mask = upscale.connected_part(square >= 0.5, c, c)
     sl = ndimage.find_objects(mask.astype(np.int8))[0]
     stamp = np.where(mask, square, 0.0)[sl].astype(np.float32)
     return upscale.Pick(
