@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.helpers import flat_params
 
@@ -50,3 +51,29 @@ def test_seeds_train_different_runs_and_selection_scores_every_checkpoint(tiny_d
     assert all(np.isfinite(v) for n in (4, 8) for v in pick["frechet"][n].values())
     assert pick["frechet"][4] != pick["frechet"][8]  # another sample size, another distance
     assert pick["changed"] == (pick["chosen"][4] != pick["chosen"][8])
+
+
+def test_statistics_check_measures_against_every_real_image_and_reports_the_sampling_spread():
+    import statistics_check as sc
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "zero_fraction": 1.0 - f,
+            **{f"components_above_{t}": float(rng.integers(10, 60)) for t in (0, 5, 20, 50)},
+            "max": 255.0 if rng.random() < 0.8 else 200.0,
+            "background": float(rng.random() < 0.2),
+        }
+        for f in rng.lognormal(np.log(0.003), 1.0, 400)
+    ]
+    whole = sc.summary_of_rows(rows)
+    assert whole["nonzero_fraction"] == pytest.approx(
+        1.0 - np.median([r["zero_fraction"] for r in rows])
+    )
+    spread = sc.sampling_spread(rows, 100, draws=200)
+    # a median of 100 lognormal (sigma 1) values strays about 12% (one sd); of 399 of the 400, hardly
+    assert 0.08 < spread["nonzero_fraction"] < 0.5
+    assert sc.sampling_spread(rows, 399, draws=200)["nonzero_fraction"] < 0.03
+    c = sc.compare({**whole, "nonzero_fraction": 1.3 * whole["nonzero_fraction"]}, whole, spread)
+    assert not c["nonzero_fraction"]["within_25%"] and c["components_above_0"]["within_25%"]
+    assert c["nonzero_fraction"]["real_sampling_90"] == spread["nonzero_fraction"]
