@@ -172,12 +172,11 @@ SOURCES = {
     # generators: statistics Fréchet / real-vs-real
     "floor:": ["| floor, 128 block max, `stamps` |"],
     "**paper VAE**": ["| **paper VAE** (`configs/vae.py`, 600 steps) |"],
-    "three seeds, median / worst": ["| median / worst, runs trained now |"],
-    "convolutional VAE": ["| convolutional VAE (`configs/vae_conv.py`, 1200 steps) |"],
-    "DCGAN, `configs/gan.py`": [
-        "After a review mend the levels come from the whole training split",
-        "Second run of the same default command",
+    "paper VAE, `configs/vae.py` (1200 steps), three seeds": [
+        "| median / worst, runs trained now |"
     ],
+    "convolutional VAE": ["| convolutional VAE (`configs/vae_conv.py`, 1200 steps) |"],
+    "DCGAN, `configs/gan.py`": ["| median / worst, margin 0.1 (the default now) |"],
     "WGAN-GP": ["The WGAN-GP with the same generator, representation and drawn sky"],
     # speed: img/s
     "paper scorer train step": ["| paper scorer (140x140) |"],
