@@ -71,7 +71,7 @@ def test_statistics_check_measures_against_every_real_image_and_reports_the_samp
         1.0 - np.median([r["zero_fraction"] for r in rows])
     )
     spread = sc.sampling_spread(rows, 100, draws=200)
-    # a median of 100 lognormal (sigma 1) values strays about 12% (one sd); of 399 of the 400, hardly
+    # a median of 100 lognormal (sigma 1) values strays about 12% (one sd); of 399 of 400, hardly
     assert 0.08 < spread["nonzero_fraction"] < 0.5
     assert sc.sampling_spread(rows, 399, draws=200)["nonzero_fraction"] < 0.03
     c = sc.compare({**whole, "nonzero_fraction": 1.3 * whole["nonzero_fraction"]}, whole, spread)
