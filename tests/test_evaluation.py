@@ -245,3 +245,16 @@ def test_domain_frechet_with_a_scorer_orders_real_and_shifted_images(tiny_data, 
         tmp_path / "strong", tiny_data, num=num, resolution=100, scorer=tmp_path / "scorer"
     )
     assert strong == out["strong"]
+
+
+def test_load_real_takes_every_label_1_image_for_none_and_a_prefix_of_one_order_for_a_number(
+    tiny_data,
+):
+    from cosmojax.data import layout
+    from cosmojax.evaluation import real as real_lib
+
+    _, _, labels = layout.list_split(tiny_data, "labeled")
+    every = real_lib.load_real(str(tiny_data), None, progress=False)
+    assert len(every) == sum(t == 1 for t in labels) >= 3
+    two = real_lib.load_real(str(tiny_data), 2, progress=False)
+    np.testing.assert_array_equal(two, every[:2])  # statistics_check's halves are its first 2 * num

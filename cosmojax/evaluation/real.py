@@ -27,10 +27,15 @@ def at_resolution(images: np.ndarray, resolution: int) -> np.ndarray:
 
 
 def load_real(
-    reference: str, num: int, seed: int = 0, resolution: int | None = None, progress: bool = True
+    reference: str,
+    num: int | None,
+    seed: int = 0,
+    resolution: int | None = None,
+    progress: bool = True,
 ) -> np.ndarray:
     """``num`` label-1 images of ``reference`` (a CIL folder; empty: the default
-    synthetic set), chosen by ``seed``, each reduced to ``resolution`` as it is
+    synthetic set; None: all of them), chosen by ``seed`` (any ``num`` takes the
+    first of one order), each reduced to ``resolution`` as it is
     read: no more than one full-size image is held at a time."""
     root = sources.resolve_data_dir(reference or None)
     _, paths, labels = layout.list_split(root, "labeled")
