@@ -175,7 +175,7 @@ SOURCES = {
     "paper VAE, `configs/vae.py` (1200 steps), three seeds": [
         "| median / worst, runs trained now |"
     ],
-    "convolutional VAE": ["| convolutional VAE (`configs/vae_conv.py`, 1200 steps) |"],
+    "convolutional VAE": ["| **convolutional VAE, median / worst** |"],
     "DCGAN, `configs/gan.py`": ["| median / worst, margin 0.1 (the default now) |"],
     "WGAN-GP": ["The WGAN-GP with the same generator, representation and drawn sky"],
     # speed: img/s
