@@ -177,7 +177,7 @@ SOURCES = {
     ],
     "convolutional VAE": ["| **convolutional VAE, median / worst** |"],
     "DCGAN, `configs/gan.py`": ["| median / worst, margin 0.1 (the default now) |"],
-    "WGAN-GP": ["The WGAN-GP with the same generator, representation and drawn sky"],
+    "WGAN-GP": ["| **WGAN-GP, seed 0** (500) |"],
     # speed: img/s
     "paper scorer train step": ["| paper scorer (140x140) |"],
     "DCGAN, a whole training run": ["--workdir=runs/s7/gan_sky"],
