@@ -73,11 +73,12 @@ PAPER_VAE = {
     "optimizer.grad_clip_norm": 0.0,
 }
 # Radford et al. at 64x64: 4x4 stride-2 transposed convolutions, BatchNorm in the
-# discriminator, tanh output, no label smoothing, no augmentation, sky learned.
+# discriminator, tanh output, no label smoothing, no R1, no augmentation, sky learned.
 PAPER_DCGAN = {
     "data.resolution": 64,
     "model.g_upsample": "transpose",
     "model.d_norm": "batch",
+    "model.r1_weight": 0.0,
     "model.g_margin": 0.0,
     "model.label_smoothing": 0.0,
     "data.augment": False,

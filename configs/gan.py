@@ -39,6 +39,11 @@ What differs from the paper's DCGAN, and why (benchmarks/RESULTS.md):
   round trip of real images through 32x32 block maxima and ``stamps`` is
   1.33x real-vs-real.
 - one-sided label smoothing (0.1).
+- the R1 penalty on real images (``model.r1_weight`` 1.0, Mescheder et al.
+  2018): on seeds 0, 1 and 2 it took the images reaching 255 from 86/56/67%
+  to 85/76/77% (real 81%) and the worst seed from 3.93x to 3.50x
+  real-vs-real (median 2.84x -> 3.47x), at twice the step time; 0 turns it
+  off.
 """
 
 from cosmojax import configlib
@@ -70,5 +75,5 @@ def get_config():
     c.model.n_critic = 1  # critic updates per generator update
     c.model.gp_weight = 10.0  # wgan_gp: the gradient penalty's lambda
     c.model.label_smoothing = 0.1  # one-sided: real target 1 - label_smoothing
-    c.model.r1_weight = 0.0  # bce: gamma of the R1 penalty on real images (0 = off)
+    c.model.r1_weight = 1.0  # gamma of the R1 penalty on real images (0 = off)
     return c

@@ -176,7 +176,9 @@ def check_samples(g, state, workdir):
 
 @pytest.mark.parametrize("d_norm", ["batch", "layer", "none"])
 def test_critic_scorer_starts_from_the_discriminator(tiny_data, tmp_path, d_norm):
-    cli.train(tiny_gan_config(tiny_data, num_steps=3, **{"model.d_norm": d_norm}), tmp_path / "gan")
+    r1 = 0.0 if d_norm == "batch" else 1.0  # the R1 penalty needs a D without BatchNorm
+    over = {"model.d_norm": d_norm, "model.r1_weight": r1}
+    cli.train(tiny_gan_config(tiny_data, num_steps=3, **over), tmp_path / "gan")
     config = tiny_config("gan_scorer", tiny_data, num_steps=4, **{"model.size": 16, "model.ndf": 4})
     config.model.gan_workdir = str(tmp_path / "gan")
     config.model.d_norm = "layer" if d_norm == "batch" else "batch"
@@ -232,7 +234,8 @@ def test_critic_scorer_defaults_fit_the_default_gan():
 def test_four_devices_match_one(tiny_data, tmp_path):
     """As the scorer's test (helpers.CHANGE_RTOL), and BatchNorm's statistics are
     the global batch's: its running statistics change as on one device."""
-    over = sgd(num_steps=3, checkpoint_every=100, eval_every=100, **{"model.d_norm": "batch"})
+    batch_norm = {"model.d_norm": "batch", "model.r1_weight": 0.0}
+    over = sgd(num_steps=3, checkpoint_every=100, eval_every=100, **batch_norm)
     runs = {
         n: train_on_devices(
             "tests.test_gan:tiny_gan_config", tiny_data, over, tmp_path / f"r{n}", n

@@ -176,11 +176,11 @@ SOURCES = {
         "| median / worst, runs trained now |"
     ],
     "convolutional VAE": ["| **convolutional VAE, median / worst** |"],
-    "DCGAN, `configs/gan.py`": ["| median / worst, margin 0.1 (the default now) |"],
+    "DCGAN, `configs/gan.py`": ["| median / worst, R1, γ = 1 |"],
     "WGAN-GP": ["| **WGAN-GP, seed 0** (500) |"],
     # speed: img/s
     "paper scorer train step": ["| paper scorer (140x140) |"],
-    "DCGAN, a whole training run": ["--workdir=runs/s7/gan_sky"],
+    "DCGAN, a whole training run": ["--workdir=runs/gqr1/gan/seed1 --config.seed=1"],
     "input, first pass: decode": ["| first pass: decode, area-resample 1000→128"],
     "input, every later pass": ["| later passes: batches of 64"],
     "input, first pass with the full-resolution": ["Preparing the 12,000 images at 128x128"],

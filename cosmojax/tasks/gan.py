@@ -221,7 +221,10 @@ def check_config(config) -> None:
             f"({per_critic}) and evaluation batch ({per_eval})"
         )
     if float(m.get("r1_weight", 0.0)) and m.d_norm == "batch":
-        raise ConfigError("model.r1_weight: the R1 penalty needs d_norm 'layer' or 'none'")
+        raise ConfigError(
+            "model.r1_weight: the R1 penalty needs model.d_norm 'layer' or 'none', not "
+            "'batch'; set model.r1_weight=0 for a BatchNorm discriminator"
+        )
     if config.batch_size % (m.n_critic * jax.device_count()):
         raise ConfigError(
             f"batch_size: {config.batch_size} must split into model.n_critic={m.n_critic} "
