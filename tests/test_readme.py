@@ -171,7 +171,6 @@ SOURCES = {
     "three seeds averaged": ["| ensemble of the three seeds, mean |"],
     # generators: statistics Fréchet / real-vs-real
     "floor:": ["| floor, 128 block max, `stamps` |"],
-    "**paper VAE**": ["| **paper VAE** (`configs/vae.py`, 600 steps) |"],
     "paper VAE, `configs/vae.py` (1200 steps), three seeds": [
         "| median / worst, runs trained now |"
     ],
