@@ -6,11 +6,13 @@ real images'? Prints one JSON object.
 
 The real value of each statistic is taken over every label-1 image of the
 data set the run trained on (its ``data.dir``; empty: the default synthetic
-set), or the first ``--real`` of them. Statistics (per image, then the median
-or the fraction over images): the zero fraction and the fraction of non-zero
-pixels, components above 0, 5, 20 and 50 counts, the fraction of images
-reaching 255, the fraction with a sky above 0 (their minimum). Each passes
-when it is within 25% of the real value (relative to the real value).
+set), or the first ``--real`` of them, read one at a time (only the
+``2 * num`` that the Fréchet distance compares are kept). Statistics (per
+image, then the median or the fraction over images): the zero fraction and
+the fraction of non-zero pixels, components above 0, 5, 20 and 50 counts, the
+fraction of images reaching 255, the fraction with a sky above 0 (their
+minimum). Each passes when it is within 25% of the real value (relative to
+the real value).
 
 How far ``num`` real images alone stray from that value is given beside
 (``real_sampling_90``: the 90th percentile of the relative difference over
@@ -112,16 +114,20 @@ def main(argv=None) -> dict:
     from cosmojax.evaluation import real as real_lib
 
     g = sampling.load(args.workdir, step=args.step)
-    # the same order as load_real(dir, 2 * num): its first 2 * num are the halves
-    real = real_lib.load_real(g.config.data.dir, args.real or None, progress=False)
-    if len(real) < 2 * args.num:
+    # every real image's statistics, one image at a time; the first 2 * num are
+    # kept (the order of load_real(dir, 2 * num)) as the halves for the Fréchet
+    rows, kept = [], []
+    for im in real_lib.iter_real(g.config.data.dir, args.real or None, progress=False):
+        rows.append(catalog.image_summary(im))
+        if len(kept) < 2 * args.num:
+            kept.append(im)
+    if len(rows) < 2 * args.num:
         raise SystemExit(
-            f"statistics_check: {len(real)} real label-1 images, --num {args.num} needs "
+            f"statistics_check: {len(rows)} real label-1 images, --num {args.num} needs "
             f"{2 * args.num}"
         )
-    rows = [catalog.image_summary(im) for im in real]
-    real_a, real_b = real[: args.num], real[args.num : 2 * args.num]
-    del real
+    real_a, real_b = np.stack(kept[: args.num]), np.stack(kept[args.num :])
+    del kept
     gen, *_ = sampling.generate(g, args.num, seed=args.seed, method=args.method, progress=False)
     m = evaluate.compare(real_a, real_b, gen)
     s_real, sg = summary_of_rows(rows), summary(gen)

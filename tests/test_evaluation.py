@@ -258,3 +258,20 @@ def test_load_real_takes_every_label_1_image_for_none_and_a_prefix_of_one_order_
     assert len(every) == sum(t == 1 for t in labels) >= 3
     two = real_lib.load_real(str(tiny_data), 2, progress=False)
     np.testing.assert_array_equal(two, every[:2])  # statistics_check's halves are its first 2 * num
+
+
+def test_iter_real_reads_one_image_per_image_it_yields(tiny_data, monkeypatch):
+    """statistics_check streams every real image through it: one PNG is read
+    per image taken, none ahead, and the images are load_real's."""
+    from cosmojax.data import layout
+    from cosmojax.evaluation import real as real_lib
+
+    read, reads = layout.read_png, []
+    monkeypatch.setattr(layout, "read_png", lambda p: reads.append(p) or read(p))
+    images = real_lib.iter_real(str(tiny_data), None, progress=False)
+    first = next(images)
+    assert len(reads) == 1
+    rest = list(images)
+    every = real_lib.load_real(str(tiny_data), None, progress=False)
+    np.testing.assert_array_equal(np.stack([first, *rest]), every)
+    assert len(reads) == 2 * len(every)

@@ -3,6 +3,8 @@ folder, read one at a time and reduced to the resolution of the comparison."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from cosmojax import console
@@ -26,6 +28,27 @@ def at_resolution(images: np.ndarray, resolution: int) -> np.ndarray:
     )
 
 
+def iter_real(
+    reference: str,
+    num: int | None,
+    seed: int = 0,
+    resolution: int | None = None,
+    progress: bool = True,
+) -> Iterator[np.ndarray]:
+    """``num`` label-1 images of ``reference`` (a CIL folder; empty: the default
+    synthetic set; None: all of them), chosen by ``seed`` (any ``num`` takes the
+    first of one order), each reduced to ``resolution`` as it is read, one at a
+    time: a caller that keeps only what it needs of each holds no more."""
+    root = sources.resolve_data_dir(reference or None)
+    _, paths, labels = layout.list_split(root, "labeled")
+    chosen = [p for p, t in zip(paths, labels, strict=True) if t == 1]
+    chosen = [chosen[i] for i in np.random.default_rng(seed).permutation(len(chosen))[:num]]
+    bar = console.progress(chosen, desc="reading real", unit="img", enabled=progress)
+    for path in bar:
+        image = layout.read_png(path)
+        yield image if resolution is None else at_resolution(image[None], resolution)[0]
+
+
 def load_real(
     reference: str,
     num: int | None,
@@ -33,16 +56,5 @@ def load_real(
     resolution: int | None = None,
     progress: bool = True,
 ) -> np.ndarray:
-    """``num`` label-1 images of ``reference`` (a CIL folder; empty: the default
-    synthetic set; None: all of them), chosen by ``seed`` (any ``num`` takes the
-    first of one order), each reduced to ``resolution`` as it is
-    read: no more than one full-size image is held at a time."""
-    root = sources.resolve_data_dir(reference or None)
-    _, paths, labels = layout.list_split(root, "labeled")
-    chosen = [p for p, t in zip(paths, labels, strict=True) if t == 1]
-    chosen = [chosen[i] for i in np.random.default_rng(seed).permutation(len(chosen))[:num]]
-    read = layout.read_png
-    if resolution is not None:
-        read = lambda p: at_resolution(layout.read_png(p)[None], resolution)[0]  # noqa: E731
-    bar = console.progress(chosen, desc="reading real", unit="img", enabled=progress)
-    return np.stack([read(p) for p in bar])
+    """:func:`iter_real`'s images stacked ``[N, H, W]`` (uint8)."""
+    return np.stack(list(iter_real(reference, num, seed, resolution, progress)))
