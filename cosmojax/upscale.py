@@ -31,8 +31,9 @@ image, so upscaling is a pure function).
 each local maximum of the low-resolution image as a *real* source: a
 :class:`SourceLibrary` holds the sources of the generator's training images
 at full resolution (at each local maximum of their low-resolution image, the
-connected source there, cut to the 5x5 blocks around the peak; a source the
-image's border cuts is left out), keyed by
+connected source there, split from the neighbours it blends with, cut to the
+5x5 blocks around the peak or a wider window where it reaches their edge; a
+source that the image's border or the widest window cuts is left out), keyed by
 what the low-resolution image shows of them (:func:`_keys`: the peak, its
 eight neighbours relative to it, the outer ring's flux, the blocks above the
 threshold), under each of the eight flips and quarter turns. A generated
@@ -208,6 +209,7 @@ def _render_peaks(counts: np.ndarray, size: int, threshold: float, max_area: int
 
 THRESHOLDS = {"max": 0.5, "area": 0.05}  # counts above the sky at which a block shows a source
 HOOD = 2  # the key reads the 5x5 blocks around a peak; a library source is cut to them
+CUT_HOODS = (HOOD, 2 * HOOD, 4 * HOOD)  # wider windows for a source that reaches the edge
 TURNS = 8  # the flips and quarter turns of a square
 MATCH_TOLERANCE = 0.25  # a peak draws among the k nearest keys within this of the nearest
 SKY_SIGMAS = 3.0  # stamps: a peak is a source above this many robust sds of the sky
@@ -285,32 +287,84 @@ def connected_part(above: np.ndarray, y: int, x: int) -> np.ndarray:
     return mask
 
 
-def _cut_source(im, counts, ey, ex, y, x):
-    """The source at model pixel ``(y, x)`` of full-resolution ``counts`` (the
-    image ``im`` less its sky; ``ey``, ``ex``: block edges): ``(stamp uint8,
-    peak within it, the peak's offset in its block as fractions, saturated)``, or
-    None where the source reaches the image's border."""
-    resolution = len(ey) - 1
-    y0, x0 = ey[max(y - HOOD, 0)], ex[max(x - HOOD, 0)]
-    y1, x1 = ey[min(y + HOOD + 1, resolution)], ex[min(x + HOOD + 1, resolution)]
-    patch = counts[y0:y1, x0:x1]
-    block = counts[ey[y] : ey[y + 1], ex[x] : ex[x + 1]]
-    by, bx = np.unravel_index(np.argmax(block), block.shape)
-    py, px = by + ey[y] - y0, bx + ex[x] - x0
-    mask = connected_part(patch > 0, py, px)
-    h, w = counts.shape
-    if (
-        (y0 == 0 and mask[0].any())
-        or (x0 == 0 and mask[:, 0].any())
-        or (y1 == h and mask[-1].any())
-        or (x1 == w and mask[:, -1].any())
-    ):
+def _peak_pixels(counts: np.ndarray, ey, ex, ys, xs) -> np.ndarray:
+    """``[n, 2]`` full-resolution positions of the brightest pixel of each peak's
+    block (model pixels ``ys``, ``xs``)."""
+    out = np.empty((len(ys), 2), np.int64)
+    for n, (y, x) in enumerate(zip(ys, xs, strict=True)):
+        block = counts[ey[y] : ey[y + 1], ex[x] : ex[x + 1]]
+        by, bx = np.unravel_index(np.argmax(block), block.shape)
+        out[n] = by + ey[y], bx + ex[x]
+    return out
+
+
+def _own_part(patch: np.ndarray, peaks: np.ndarray, mine: int):
+    """The source at ``peaks[mine]`` of ``patch`` (counts; ``peaks``: the
+    brightest pixel of every peak inside it): ``(source, extent, whole)``.
+    ``source`` (float32, zero off the source) is the non-zero pixels connected
+    to the peak. Where they hold another peak (a blend), it is the symmetric
+    template instead (as photometric deblenders take it): each pixel the lesser
+    of itself and its mirror image through the peak, so that a neighbour on one
+    side is left out and the source's own wings fade to zero, with no edge
+    where it met the neighbour. ``extent``: the pixels the source covers
+    (where the template needs its mirror beyond the patch, the pixel itself);
+    ``whole``: False where the patch is too small to mirror all of them."""
+    py, px = peaks[mine]
+    above = connected_part(patch > 0, py, px)
+    if sum(bool(above[y, x]) for y, x in peaks) == 1:
+        return np.where(above, patch, 0.0).astype(np.float32), above, True
+    h, w = patch.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    my, mx = 2 * py - yy, 2 * px - xx
+    inside = (my >= 0) & (my < h) & (mx >= 0) & (mx < w)
+    mirror = np.where(inside, patch[np.clip(my, 0, h - 1), np.clip(mx, 0, w - 1)], np.inf)
+    template = np.minimum(patch, mirror)
+    extent = connected_part(template > 0, py, px)
+    source = np.where(extent & inside, template, 0.0).astype(np.float32)
+    return source, extent, not (extent & ~inside).any()
+
+
+def _cut_source(im, counts, ey, ex, yx, pixels, n):
+    """The source of the peak at model pixel ``yx`` of full-resolution
+    ``counts`` (the image ``im`` less its sky; ``ey``, ``ex``: block edges;
+    ``pixels``: :func:`_peak_pixels` of every peak, this one the ``n``-th):
+    ``(stamp uint8, peak within it, the peak's offset in its block as
+    fractions, saturated)``. The source is :func:`_own_part` of the non-zero
+    pixels, cut from the ``HOOD`` blocks around the peak, or from a
+    wider window (``CUT_HOODS``) where it reaches the window's edge. None where
+    it reaches the image's border or the widest window's edge: pasted
+    elsewhere, such a stamp shows the cut as a straight edge."""
+    resolution, (h, w) = len(ey) - 1, counts.shape
+    y, x = (int(v) for v in yx)
+    for hood in CUT_HOODS:
+        y0, x0 = ey[max(y - hood, 0)], ex[max(x - hood, 0)]
+        y1, x1 = ey[min(y + hood + 1, resolution)], ex[min(x + hood + 1, resolution)]
+        patch = counts[y0:y1, x0:x1]
+        near = np.nonzero(
+            (pixels[:, 0] >= y0) & (pixels[:, 0] < y1) & (pixels[:, 1] >= x0) & (pixels[:, 1] < x1)
+        )[0]
+        source, mask, whole = _own_part(
+            patch, pixels[near] - (y0, x0), int(np.nonzero(near == n)[0][0])
+        )
+        sides = {
+            "top": (mask[0].any(), y0 == 0),
+            "bottom": (mask[-1].any(), y1 == h),
+            "left": (mask[:, 0].any(), x0 == 0),
+            "right": (mask[:, -1].any(), x1 == w),
+        }
+        if any(reached and border for reached, border in sides.values()):
+            return None
+        if whole and not any(reached for reached, _ in sides.values()):
+            break
+    else:
         return None
+    py, px = pixels[n] - (y0, x0)
+    by, bx = pixels[n] - (ey[y], ex[x])
     sl = ndimage.find_objects(mask.astype(np.int8))[0]
     return (
-        np.rint(np.where(mask, patch, 0.0)[sl]).astype(np.uint8),
+        np.rint(source[sl]).astype(np.uint8),
         (py - sl[0].start, px - sl[1].start),
-        ((by + 0.5) / block.shape[0], (bx + 0.5) / block.shape[1]),
+        ((by + 0.5) / (ey[y + 1] - ey[y]), (bx + 0.5) / (ex[x + 1] - ex[x])),
         bool(im[y0:y1, x0:x1][mask].max() >= 255),
     )
 
@@ -410,8 +464,10 @@ class SourceLibrary:
             ey, ex = _block_edges(c.shape[0], resolution), _block_edges(c.shape[1], resolution)
             ys, xs = np.nonzero(local_maxima(small, threshold))
             around = _hoods(small, ys, xs)
-            for n, (y, x) in enumerate(zip(ys, xs, strict=True)):
-                source = _cut_source(im, c, ey, ex, y, x)
+            at = np.stack([ys, xs], axis=1)
+            pixels = _peak_pixels(c, ey, ex, ys, xs)
+            for n in range(len(at)):
+                source = _cut_source(im, c, ey, ex, at[n], pixels, n)
                 if source is None:  # cut by the border: pasted elsewhere it shows the cut
                     continue
                 for out, value in zip((stamps, peaks, offsets, saturated), source, strict=True):

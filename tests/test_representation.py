@@ -222,6 +222,42 @@ def test_library_leaves_out_border_cut_sources_and_flags_saturated_ones(tmp_path
     assert upscale.SourceLibrary.load(tmp_path / "v1.npz").saturated.tolist() == [False, False]
 
 
+def test_a_source_wider_than_its_window_is_cut_whole_or_left_out():
+    """A stamp cut through by its window shows a straight edge wherever it is
+    pasted: a source reaching the 5x5 blocks' edge is cut from a wider window,
+    and one wider than the widest is not in the library."""
+    wide = _star(256, 132, 132, 200, 6.0)  # non-zero to ~21 px: past the 5 blocks of 8 px
+    huge = _star(256, 132, 132, 200, 20.0)  # ~69 px: past 4 x HOOD blocks too
+    lib = upscale.SourceLibrary.build([wide, huge], 32, "max")
+    assert len(lib) == 1
+    stamp = lib.stamp(0)
+    assert (stamp > 0).sum() == (wide > 0).sum()  # every pixel of the source
+    assert stamp.shape == tuple(np.ptp(np.nonzero(wide), axis=1) + 1)
+    # blended with a small neighbour, its symmetric template is wider than the
+    # window too: cut from a wider one, it still fades to zero at its edge
+    pair = np.maximum(wide, _star(256, 132, 154, 100, 2.0))
+    lib = upscale.SourceLibrary.build([pair], 32, "max")
+    stamp = lib.stamp(int(np.argmax([lib.stamp(i).max() for i in range(len(lib))])))
+    assert stamp.max() == 200 and stamp.shape[0] > 40
+    assert stamp[(stamp > 0) & ~ndimage.binary_erosion(stamp > 0)].max() <= 2
+
+
+def test_blended_sources_are_split_between_their_stamps():
+    """Two stars whose wings touch: each stamp holds its own star and none of the
+    other's, and fades to zero at its edge (no cut where the two met)."""
+    pair = np.maximum(_star(200, 100, 100, 200, 3.0), _star(200, 100, 116, 150, 3.0))
+    assert ndimage.label(pair > 0)[1] == 1  # one connected blend
+    assert pair[100, 108] >= 5  # where they meet
+    lib = upscale.SourceLibrary.build([pair], 25, "max")
+    assert len(lib) == 2
+    stamps = [lib.stamp(i) for i in range(2)]
+    assert sorted(int(s.max()) for s in stamps) == [150, 200]
+    for s in stamps:
+        assert ndimage.label(s > 20)[1] == 1  # one star
+        edge = (s > 0) & ~ndimage.binary_erosion(s > 0)
+        assert s[edge].max() <= 2, s[edge].max()
+
+
 def test_a_symmetric_source_does_not_crowd_out_the_others():
     """A round star matches its key under all eight turns; the draw is still among
     different sources (the k nearest would otherwise be one star eight times)."""
