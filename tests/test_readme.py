@@ -171,7 +171,7 @@ SOURCES = {
     "three seeds averaged": ["| ensemble of the three seeds, mean |"],
     # generators: statistics Fréchet / real-vs-real
     "floor:": ["| floor, 128 block max, `stamps` |"],
-    "paper VAE, `configs/vae.py` (1200 steps), three seeds": [
+    "paper VAE, `configs/vae.py` (kept steps 1200 / 1200 / 900), three seeds": [
         "| median / worst, runs trained now |"
     ],
     "convolutional VAE": ["| **convolutional VAE, median / worst** |"],
