@@ -468,7 +468,7 @@ class SourceLibrary:
             pixels = _peak_pixels(c, ey, ex, ys, xs)
             for n in range(len(at)):
                 source = _cut_source(im, c, ey, ex, at[n], pixels, n)
-                if source is None:  # cut by the border: pasted elsewhere it shows the cut
+                if source is None:  # cut by the border or the widest window: it would show the cut
                     continue
                 for out, value in zip((stamps, peaks, offsets, saturated), source, strict=True):
                     out.append(value)
