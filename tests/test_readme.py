@@ -176,7 +176,7 @@ SOURCES = {
     ],
     "convolutional VAE": ["| **convolutional VAE, median / worst** |"],
     "DCGAN, `configs/gan.py`": ["| median / worst, R1, γ = 1 |"],
-    "WGAN-GP": ["| **WGAN-GP, seed 0** (500) |"],
+    "WGAN-GP": ["| **WGAN-GP, median / worst** |"],
     # speed: img/s
     "paper scorer train step": ["| paper scorer (140x140) |"],
     "DCGAN, a whole training run": ["--workdir=runs/gqr1/gan/seed1 --config.seed=1"],
