@@ -346,15 +346,17 @@ def _cut_source(im, counts, ey, ex, yx, pixels, n):
         source, mask, whole = _own_part(
             patch, pixels[near] - (y0, x0), int(np.nonzero(near == n)[0][0])
         )
-        sides = {
-            "top": (mask[0].any(), y0 == 0),
-            "bottom": (mask[-1].any(), y1 == h),
-            "left": (mask[:, 0].any(), x0 == 0),
-            "right": (mask[:, -1].any(), x1 == w),
-        }
-        if any(reached and border for reached, border in sides.values()):
+        # each side of the window: whether the source reaches it, and whether
+        # it is the image's border
+        sides = (
+            (mask[0].any(), y0 == 0),
+            (mask[-1].any(), y1 == h),
+            (mask[:, 0].any(), x0 == 0),
+            (mask[:, -1].any(), x1 == w),
+        )
+        if any(reached and border for reached, border in sides):
             return None
-        if whole and not any(reached for reached, _ in sides.values()):
+        if whole and not any(reached for reached, _ in sides):
             break
     else:
         return None
