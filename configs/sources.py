@@ -25,7 +25,7 @@ def get_config():
     c.optimizer.schedule = "cosine"
     c.optimizer.warmup_steps = 100
     c.model.library_workdir = ""  # the generator run whose sources.npz to learn
-    c.model.patch = 48  # px: the square around each source's peak (upscale.PATCH)
+    c.model.patch = 65  # px, odd: the square around each source's peak (upscale.PATCH)
     c.model.latent_dim = 16
     c.model.hidden = 512
     c.model.sigma = 0.1  # the Gaussian likelihood's sd, in the log map of the shape

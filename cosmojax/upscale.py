@@ -611,7 +611,8 @@ class SourceLibrary:
         return picks
 
 
-PATCH = 48  # learned sources: the square around a peak that a source model draws
+PATCH = 65  # learned sources: the square around a peak that a source model draws (odd:
+# a flip or quarter turn keeps the peak at its centre)
 
 
 def cutouts(library: SourceLibrary, patch: int = PATCH) -> np.ndarray:

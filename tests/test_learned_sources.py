@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cosmojax import cli, sampling, upscale
+from cosmojax.configlib import ConfigError
 from cosmojax.evaluation import metrics
 from cosmojax.models.source_vae import SourceVAE
 from cosmojax.tasks import sources
@@ -19,7 +20,7 @@ from tests.test_vae import tiny_vae_config
 def tiny_source_config(library_workdir, **kw):
     over = {
         "model.library_workdir": str(library_workdir),
-        "model.patch": 16,
+        "model.patch": 15,
         "model.hidden": 16,
         "model.latent_dim": 4,
         "num_steps": 60,
@@ -51,10 +52,13 @@ def test_the_source_model_learns_the_library_and_draws_sources_of_its_own(learne
     np.testing.assert_allclose(
         task.train.stats, upscale.conditions(lib.hoods)[np.isin(task.dataset().ids, task.train.ids)]
     )
-    hoods = lib.hoods[:6]
+    hoods = lib.hoods[np.argsort(lib.hoods[:, upscale.HOOD, upscale.HOOD])[-6:]]  # the brightest
     z = [np.random.default_rng(s).standard_normal((6, task.latent_dim)) for s in (0, 1)]
     a = model.squares(hoods, z[0].astype(np.float32))
-    assert a.shape == (6, 16, 16) and a.min() >= 0 and a.max() <= 255
+    assert a.shape == (6, 15, 15) and a.min() >= 0 and a.max() <= 255
+    # each drawn source peaks at the centre, at the peak it was drawn for
+    np.testing.assert_array_equal(a[:, 7, 7], hoods[:, upscale.HOOD, upscale.HOOD])
+    assert (a.reshape(6, -1).max(1) <= a[:, 7, 7]).all()
     np.testing.assert_array_equal(model.squares(hoods, z[0].astype(np.float32)), a)
     # other latents, other sources (the decoder's means, before the cut at the margins)
     cond = upscale.conditions(hoods)
@@ -66,7 +70,7 @@ def test_the_source_model_learns_the_library_and_draws_sources_of_its_own(learne
     ]
     assert np.abs(np.asarray(means[0]) - np.asarray(means[1])).max() > 1e-3
     # never a library source unchanged: each drawn square is away from every cut-out
-    library_squares = upscale.cutouts(lib, 16)
+    library_squares = upscale.cutouts(lib, 15)
     gap = np.abs(a[:, None] - library_squares[None]).reshape(6, len(lib), -1).max(-1)
     assert gap.min() > 0.5, gap.min()
     # draws for the renderer: the same rng, the same sources; another, others
@@ -94,6 +98,25 @@ def test_generate_draws_learned_sources_at_the_peaks_stamps_uses(learned_run):
         upscale.choose_method(g.library, 1000, "learned", g.source_model.draw)
     with pytest.raises(ValueError, match="method 'learned': this run has no source model"):
         upscale.choose_method(g.library, 100, "learned")
+
+
+def test_the_training_turns_keep_each_peak_at_the_centre():
+    """A source model learns each square with its peak at the centre, so a flip
+    or quarter turn of it must keep the peak there: the patch is odd."""
+    from configs import sources as source_config
+
+    p = int(source_config.get_config().model.patch)
+    c = p // 2
+    squares = np.random.default_rng(0).uniform(0.0, 0.9, (16, p, p, 1)).astype(np.float32)
+    squares[:, c, c] = 1.0
+    cond = upscale.conditions(np.random.default_rng(1).uniform(1, 9, (16, 5, 5)))
+    keys = jax.random.split(jax.random.PRNGKey(0), 16)
+    turned, turned_cond = sources._turned(keys, squares, cond)
+    assert not np.array_equal(np.asarray(turned), squares)  # they were turned
+    np.testing.assert_array_equal(np.asarray(turned)[:, c, c, 0], 1.0)
+    np.testing.assert_array_equal(np.asarray(turned_cond)[:, 0], cond[:, 0])
+    with pytest.raises(ConfigError, match="model.patch: expected an odd number of pixels, got 16"):
+        sources.SourceTask(tiny_source_config("runs/none", **{"model.patch": 16}))
 
 
 def test_a_saturated_learned_source_keeps_its_255_core():

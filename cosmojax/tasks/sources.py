@@ -95,6 +95,11 @@ class SourceTask(Task):
                 "model.library_workdir: give the generator run whose sources to learn "
                 "(its workdir holds sources.npz)"
             )
+        if int(m.patch) % 2 != 1:
+            raise ConfigError(
+                f"model.patch: expected an odd number of pixels, got {m.patch} (only then do "
+                "the training flips and quarter turns keep each source's peak at the centre)"
+            )
         self.latent_dim = int(m.latent_dim)
         self.model = source_vae.SourceVAE(
             patch=int(m.patch), latent_dim=self.latent_dim, hidden=int(m.hidden), dtype=self.dtype
@@ -149,12 +154,14 @@ class SourceTask(Task):
 def decoder(model: source_vae.SourceVAE):
     """``(params, eps, cond) -> shapes [N, patch, patch]``: for standard normals
     ``eps``, a latent from p(z | cond) decoded to its mean shape, in [0, 1] of
-    the peak (0 and 1 exactly reached)."""
+    the peak (0 and 1 exactly reached), with the peak itself at the centre: 1,
+    as in every training square (the decoder's mean comes close)."""
+    c = model.patch // 2
 
     def decode(params, eps, cond):
         z = model.apply({"params": params}, cond, eps, method=source_vae.SourceVAE.sample_latent)
         logits = model.apply({"params": params}, z, cond, method=source_vae.SourceVAE.decode)
-        return source_vae.from_unit(jax.nn.sigmoid(logits))[..., 0]
+        return source_vae.from_unit(jax.nn.sigmoid(logits))[..., 0].at[:, c, c].set(1.0)
 
     return decode
 
