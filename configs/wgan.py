@@ -9,10 +9,11 @@ per generator update, each on its own fifth of the batch (batch 320 = 5 x 64);
 Adam lr 1e-4, betas (0.5, 0.9). The rest as configs/gan.py (its generator,
 augmentation, representation and drawn sky).
 
-500 steps: a step is 5 critic updates with the penalty's second derivatives,
-about 6 s on a 2-core CPU, so 500 steps take under an hour there (it still
-improved at 500: fixed-sample distance 77.9, 14.8, 7.5, 4.4 at 125 to 500;
-benchmarks/RESULTS.md). On an accelerator, give it more.
+750 steps: a step is 5 critic updates with the penalty's second derivatives,
+about 4 s on a 2-core CPU, so 750 steps take under an hour there. At 500
+steps it was still improving, and its worst of three seeds was 4.2x the
+real-vs-real statistics distance; at 750 (benchmarks/RESULTS.md) the seeds
+keep steps 750, 625 and 500. On an accelerator, give it more.
 """
 
 from configs import gan
@@ -21,7 +22,7 @@ from configs import gan
 def get_config():
     c = gan.get_config()
     c.batch_size = 320
-    c.num_steps = 500
+    c.num_steps = 750
     c.eval_every = 125
     c.checkpoint_every = 125
     c.optimizer.learning_rate = 1e-4
