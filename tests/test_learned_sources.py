@@ -119,6 +119,22 @@ def test_the_training_turns_keep_each_peak_at_the_centre():
         sources.SourceTask(tiny_source_config("runs/none", **{"model.patch": 16}))
 
 
+def test_a_drawn_shape_is_the_expected_value_under_the_likelihood():
+    """A pixel drawn in the log map with sd sigma is log-normal in counts: its
+    expected value, not the value at the decoded mean, is what a source gets."""
+    from cosmojax.models import source_vae
+
+    sigma = 0.1
+    y = np.array([0.2, 0.35, 0.5, 0.65], np.float32)  # away from the margins' clip
+    draws = y[None] + sigma * np.random.default_rng(0).standard_normal((200_000, 1))
+    monte_carlo = np.asarray(source_vae.from_unit(draws.astype(np.float32))).mean(0)
+    expected = np.asarray(source_vae.expected_shape(y, sigma))
+    np.testing.assert_allclose(expected, monte_carlo, rtol=0.03)
+    assert (expected > 1.1 * np.asarray(source_vae.from_unit(y))).all()  # above the value at y
+    edges = source_vae.expected_shape(np.array([0.0, source_vae.MARGIN, 1.0]), sigma)
+    np.testing.assert_array_equal(np.asarray(edges), [0.0, 0.0, 1.0])  # empty stays empty
+
+
 def test_a_saturated_learned_source_keeps_its_255_core():
     square = np.zeros((16, 16), np.float32)
     square[6:11, 6:11] = 40.0

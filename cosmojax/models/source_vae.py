@@ -45,6 +45,21 @@ def from_unit(y):
     return LOG_SCALE * jnp.expm1(y * math.log1p(1.0 / LOG_SCALE))
 
 
+def expected_shape(y, sigma: float):
+    """Decoded means -> the shape's expected value under the likelihood, in [0, 1].
+
+    The likelihood is Gaussian with sd ``sigma`` in the log map, so a pixel's
+    value is log-normal: its mean is ``from_unit``'s value of the decoded mean
+    times exp(k^2 s^2 / 2) (k: the map's slope, s: ``sigma`` in its units),
+    not the value at the mean, which a faint wing the model is unsure of falls
+    below. Pixels at the lower margin stay exactly 0; the peak's level stays 1.
+    """
+    u = jnp.clip((y - MARGIN) / (1.0 - 2.0 * MARGIN), 0.0, 1.0)
+    k, s = math.log1p(1.0 / LOG_SCALE), sigma / (1.0 - 2.0 * MARGIN)
+    mean = LOG_SCALE * jnp.expm1(u * k + 0.5 * (k * s) ** 2)
+    return jnp.where(u > 0.0, jnp.clip(mean, 0.0, 1.0), 0.0)
+
+
 class SourceVAE(nn.Module):
     """MLP encoder q(z | x, c) and decoder p(x | z, c) over ``patch`` x ``patch``
     squares, both reading the condition ``c``."""

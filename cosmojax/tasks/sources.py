@@ -151,17 +151,19 @@ class SourceTask(Task):
         return {"task": self.name, "sources": len(self.library), "patch": self.config.model.patch}
 
 
-def decoder(model: source_vae.SourceVAE):
+def decoder(model: source_vae.SourceVAE, sigma: float):
     """``(params, eps, cond) -> shapes [N, patch, patch]``: for standard normals
-    ``eps``, a latent from p(z | cond) decoded to its mean shape, in [0, 1] of
-    the peak (0 and 1 exactly reached), with the peak itself at the centre: 1,
-    as in every training square (the decoder's mean comes close)."""
+    ``eps``, a latent from p(z | cond) decoded to its expected shape under the
+    likelihood of sd ``sigma`` (``source_vae.expected_shape``), in [0, 1] of
+    the peak, with the peak itself at the centre: 1, as in every training
+    square (the decoder's mean comes close)."""
     c = model.patch // 2
 
     def decode(params, eps, cond):
         z = model.apply({"params": params}, cond, eps, method=source_vae.SourceVAE.sample_latent)
         logits = model.apply({"params": params}, z, cond, method=source_vae.SourceVAE.decode)
-        return source_vae.from_unit(jax.nn.sigmoid(logits))[..., 0].at[:, c, c].set(1.0)
+        shape = source_vae.expected_shape(jax.nn.sigmoid(logits), sigma)[..., 0]
+        return shape.at[:, c, c].set(1.0)
 
     return decode
 
@@ -169,14 +171,15 @@ def decoder(model: source_vae.SourceVAE):
 class SourceModel:
     """A trained source model's draws, for ``upscale`` (``draw=``): each peak of a
     generated image gets a shape decoded from a fresh latent and the peak's
-    condition, times the peak, cut to its connected part above half a count
-    around the centre; placed as ``stamps`` places a library source (scaled so
-    that its centre takes the generated peak, by 0.5x to 2x), and a drawn
-    source that reaches 255 keeps its 255 pixels."""
+    condition (its expected value under the likelihood), times the peak, cut
+    to its connected part above half a count around the centre; placed as
+    ``stamps`` places a library source (scaled so that its centre takes the
+    generated peak, by 0.5x to 2x), and a drawn source that reaches 255 keeps
+    its 255 pixels."""
 
     def __init__(self, task: SourceTask, params, step: int, batch: int = 64):
         self.task, self.params, self.step, self.batch = task, params, step, batch
-        self._decode = jax.jit(decoder(task.model))
+        self._decode = jax.jit(decoder(task.model, float(task.config.model.sigma)))
 
     def squares(self, hoods: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Decoded sources in counts ``[n, patch, patch]`` for 5x5 ``hoods`` (counts
