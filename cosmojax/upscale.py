@@ -466,10 +466,9 @@ class SourceLibrary:
             ey, ex = _block_edges(c.shape[0], resolution), _block_edges(c.shape[1], resolution)
             ys, xs = np.nonzero(local_maxima(small, threshold))
             around = _hoods(small, ys, xs)
-            at = np.stack([ys, xs], axis=1)
             pixels = _peak_pixels(c, ey, ex, ys, xs)
-            for n in range(len(at)):
-                source = _cut_source(im, c, ey, ex, at[n], pixels, n)
+            for n, yx in enumerate(zip(ys, xs, strict=True)):
+                source = _cut_source(im, c, ey, ex, yx, pixels, n)
                 if source is None:  # cut by the border or the widest window: it would show the cut
                     continue
                 for out, value in zip((stamps, peaks, offsets, saturated), source, strict=True):

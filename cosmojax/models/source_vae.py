@@ -39,10 +39,14 @@ def to_unit(shape):
     return MARGIN + (1.0 - 2.0 * MARGIN) * y
 
 
+def _level(y):
+    """Decoded means -> their level in the log map, [0, 1] between the margins."""
+    return jnp.clip((y - MARGIN) / (1.0 - 2.0 * MARGIN), 0.0, 1.0)
+
+
 def from_unit(y):
     """Decoded means -> a shape in [0, 1]; the margins map to exactly 0 and 1."""
-    y = jnp.clip((y - MARGIN) / (1.0 - 2.0 * MARGIN), 0.0, 1.0)
-    return LOG_SCALE * jnp.expm1(y * math.log1p(1.0 / LOG_SCALE))
+    return LOG_SCALE * jnp.expm1(_level(y) * math.log1p(1.0 / LOG_SCALE))
 
 
 def expected_shape(y, sigma: float):
@@ -54,7 +58,7 @@ def expected_shape(y, sigma: float):
     not the value at the mean, which a faint wing the model is unsure of falls
     below. Pixels at the lower margin stay exactly 0; the peak's level stays 1.
     """
-    u = jnp.clip((y - MARGIN) / (1.0 - 2.0 * MARGIN), 0.0, 1.0)
+    u = _level(y)
     k, s = math.log1p(1.0 / LOG_SCALE), sigma / (1.0 - 2.0 * MARGIN)
     mean = LOG_SCALE * jnp.expm1(u * k + 0.5 * (k * s) ** 2)
     return jnp.where(u > 0.0, jnp.clip(mean, 0.0, 1.0), 0.0)
