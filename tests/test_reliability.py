@@ -154,6 +154,30 @@ def test_config_changes_that_alter_the_model_are_refused(tiny_data, tmp_path):
     assert ok.step == 4
 
 
+def test_a_checkpoint_without_some_of_the_models_parameters_is_refused(tiny_data, tmp_path):
+    """A model whose code gained a layer since its checkpoint was written: the
+    partial restore (parameters only) must name what is missing, not hand back
+    placeholders for it."""
+    import jax
+
+    from cosmojax import restore, tasks
+
+    workdir = tmp_path / "run"
+    cli.train(tiny_config("scorer", tiny_data, num_steps=2), workdir)
+    task = tasks.build(ckpt_lib.load_config(workdir))
+    abstract = jax.eval_shape(task.init_state, jax.random.PRNGKey(0))
+    state, step = ckpt_lib.restore_params(workdir, abstract=abstract)
+    assert step == 2 and not any(
+        isinstance(x, jax.ShapeDtypeStruct) for x in jax.tree.leaves(state.params)
+    )
+    grown = abstract.replace(
+        params={**abstract.params, "new_head": {"kernel": jax.ShapeDtypeStruct((3, 2), "float32")}}
+    )
+    with pytest.raises(ckpt_lib.ResumeError, match="it has no params/new_head/kernel"):
+        ckpt_lib.restore_params(workdir, abstract=grown)
+    assert restore.load_run(workdir)[2] == 2
+
+
 def test_same_seed_gives_identical_metrics(tiny_data, tmp_path):
     for name in ("a", "b"):
         cli.train(tiny_config("scorer", tiny_data, **{"data.augment": True}), tmp_path / name)

@@ -177,6 +177,17 @@ class Checkpoints:
             )
         )
         out = self._restore(step, args).state
+        missing = [  # a partial restore leaves what the checkpoint lacks unrestored
+            "/".join(str(k) for k in path)
+            for path, leaf in traverse_util.flatten_dict(out).items()
+            if isinstance(leaf, jax.ShapeDtypeStruct)
+        ]
+        if missing:
+            raise ResumeError(
+                f"{self.directory}/{step}: checkpoint does not match the model built from the "
+                f"config: it has no {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
+                "(written by an older version of the model; train it again)"
+            )
         return InferenceState(params=out["params"], model_state=out["model_state"])
 
     def _restore(self, step: int, args):
