@@ -28,6 +28,7 @@ def get_config():
     c.model.patch = 65  # px, odd: the square around each source's peak (upscale.PATCH)
     c.model.latent_dim = 16
     c.model.hidden = 512
-    c.model.sigma = 0.1  # the Gaussian likelihood's sd, in the log map of the shape
+    c.model.sigma = 0.1  # the starting sd of a pixel in between (log map); the decoder learns it
     c.model.beta = 1.0
+    c.model.components = 8  # of the mixture p(z | c) that draws latents (trained on q(z | x, c))
     return c

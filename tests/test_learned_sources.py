@@ -54,21 +54,23 @@ def test_the_source_model_learns_the_library_and_draws_sources_of_its_own(learne
     )
     hoods = lib.hoods[np.argsort(lib.hoods[:, upscale.HOOD, upscale.HOOD])[-6:]]  # the brightest
     z = [np.random.default_rng(s).standard_normal((6, task.latent_dim)) for s in (0, 1)]
-    a = model.squares(hoods, z[0].astype(np.float32))
+    z = [v.astype(np.float32) for v in z]
+    u = np.random.default_rng(2).uniform(0.0, 1.0, (6, 2)).astype(np.float32)
+    a = model.squares(hoods, z[0], u)
     assert a.shape == (6, 15, 15) and a.min() >= 0 and a.max() <= 255
     # each drawn source peaks at the centre, at the peak it was drawn for
     np.testing.assert_array_equal(a[:, 7, 7], hoods[:, upscale.HOOD, upscale.HOOD])
     assert (a.reshape(6, -1).max(1) <= a[:, 7, 7]).all()
-    np.testing.assert_array_equal(model.squares(hoods, z[0].astype(np.float32)), a)
-    # other latents, other sources (the decoder's means, before the cut at the margins)
+    np.testing.assert_array_equal(model.squares(hoods, z[0], u), a)
+    # a higher quantile, a source at least as large and bright at every pixel
+    assert (model.squares(hoods, z[0], np.minimum(u + [[0.0, 0.3]], 0.99)) >= a).all()
+    # other latents, other sources (the decoder's state probabilities and means)
     cond = upscale.conditions(hoods)
-    means = [
-        jax.nn.sigmoid(
-            task.model.apply({"params": model.params}, zz, cond, method=SourceVAE.decode)
-        )
-        for zz in z
+    decoded = [
+        task.model.apply({"params": model.params}, zz, cond, method=SourceVAE.decode) for zz in z
     ]
-    assert np.abs(np.asarray(means[0]) - np.asarray(means[1])).max() > 1e-3
+    for part in (0, 1):
+        assert np.abs(np.asarray(decoded[0][part]) - np.asarray(decoded[1][part])).max() > 1e-3
     # never a library source unchanged: each drawn square is away from every cut-out
     library_squares = upscale.cutouts(lib, 15)
     gap = np.abs(a[:, None] - library_squares[None]).reshape(6, len(lib), -1).max(-1)
@@ -119,20 +121,71 @@ def test_the_training_turns_keep_each_peak_at_the_centre():
         sources.SourceTask(tiny_source_config("runs/none", **{"model.patch": 16}))
 
 
-def test_a_drawn_shape_is_the_expected_value_under_the_likelihood():
-    """A pixel drawn in the log map with sd sigma is log-normal in counts: its
-    expected value, not the value at the decoded mean, is what a source gets."""
+def test_a_drawn_shape_is_each_pixels_quantile_under_its_likelihood():
+    """Each pixel is empty, at the peak's level, or in between (Gaussian in the
+    log map): a drawn shape takes each pixel's quantile at the source's ``u``,
+    which a Monte-Carlo draw of the likelihood finds too; the likelihood of an
+    empty or peak-level pixel is its state's probability alone."""
     from cosmojax.models import source_vae
 
-    sigma = 0.1
-    y = np.array([0.2, 0.35, 0.5, 0.65], np.float32)  # away from the margins' clip
-    draws = y[None] + sigma * np.random.default_rng(0).standard_normal((200_000, 1))
-    monte_carlo = np.asarray(source_vae.from_unit(draws.astype(np.float32))).mean(0)
-    expected = np.asarray(source_vae.expected_shape(y, sigma))
-    np.testing.assert_allclose(expected, monte_carlo, rtol=0.03)
-    assert (expected > 1.1 * np.asarray(source_vae.from_unit(y))).all()  # above the value at y
-    edges = source_vae.expected_shape(np.array([0.0, source_vae.MARGIN, 1.0]), sigma)
-    np.testing.assert_array_equal(np.asarray(edges), [0.0, 0.0, 1.0])  # empty stays empty
+    probs = np.array(  # EMPTY, BETWEEN, AT_PEAK
+        [[0.6, 0.3, 0.1], [0.4, 0.3, 0.3], [0.2, 0.7, 0.1], [0.1, 0.35, 0.55], [0.45, 0.1, 0.45]]
+    )
+    n = len(probs)
+    logits = np.log(probs).reshape(n, 1, 1, 3).astype(np.float32)
+    mean = np.linspace(0.2, 0.6, n).reshape(n, 1, 1, 1).astype(np.float32)
+    sd = np.full((n, 1, 1, 1), 0.1, np.float32)
+    rng = np.random.default_rng(0)
+    state = (rng.random((200_001, n, 1)) > probs.cumsum(1)[None, :, :2]).sum(-1)
+    value = np.asarray(source_vae.from_unit(mean.ravel() + 0.1 * rng.standard_normal((200_001, n))))
+    draws = np.where(state == 0, 0.0, np.where(state == 2, 1.0, value))
+    for u in (0.5, 0.65, 0.8):
+        shape = source_vae.quantile_shape((logits, mean, sd), np.float32(u))
+        np.testing.assert_allclose(np.ravel(shape), np.quantile(draws, u, axis=0), atol=2e-3)
+    median = np.ravel(source_vae.quantile_shape((logits, mean, sd), np.float32(0.5)))
+    assert median[0] == 0.0 and median[3] == 1.0 and 0.0 < median[2] < 1.0
+    # the likelihood: an empty or peak-level pixel costs -log of its state's probability
+    one = (logits[:3], mean[:1].repeat(3, 0), sd[:3])
+    cost = np.asarray(source_vae.nll(one, np.array([0.0, 1.0, 0.05]).reshape(3, 1, 1, 1)))
+    np.testing.assert_allclose(cost[:2], -np.log([0.6, 0.3]), rtol=1e-5)
+    u = float(source_vae.to_unit(np.float32(0.05)))
+    gauss = 0.5 * ((u - 0.2) / 0.1) ** 2 + np.log(0.1) + 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(cost[2], -np.log(0.7) + gauss, rtol=1e-5)
+
+
+def test_latents_are_drawn_from_a_mixture_fitted_to_the_posterior_alone():
+    """The latents a source is drawn from come from a mixture p(z | c) trained on
+    the encoder's latents: its loss moves the mixture and nothing else, its
+    density is a mixture's, and a draw's uniform picks the component."""
+    from cosmojax.models import source_vae
+
+    model = SourceVAE(patch=7, latent_dim=3, hidden=8, components=2)
+    x = source_vae.to_unit(np.random.default_rng(0).uniform(0, 1, (4, 7, 7, 1)).astype("f4"))
+    cond = np.random.default_rng(1).uniform(0, 1, (4, 26)).astype(np.float32)
+    eps = np.random.default_rng(2).standard_normal((4, 3)).astype(np.float32)
+    params = model.init(jax.random.PRNGKey(0), x, cond, eps)["params"]
+    grads = jax.grad(lambda p: model.apply({"params": p}, x, cond, eps)[2].sum())(params)
+    moved = {k for k, g in grads.items() if any(np.abs(v).max() > 0 for v in jax.tree.leaves(g))}
+    assert moved == {"mix_hidden_0", "mix_hidden_1", "mix_out"}, moved
+    # the density: log sum_k pi_k N(z; mu_k, sd_k^2), by hand
+    logits, means, log_sds = (
+        np.asarray(a) for a in model.apply({"params": params}, cond, method=SourceVAE.mixture)
+    )
+    z = np.random.default_rng(3).standard_normal((4, 3))
+    pi = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    sd = np.exp(log_sds)
+    dens = (
+        pi
+        * np.prod(np.exp(-0.5 * ((z[:, None] - means) / sd) ** 2) / (sd * np.sqrt(2 * np.pi)), -1)
+    ).sum(1)
+    got = source_vae.mixture_nll((logits, means, log_sds), z.astype(np.float32))
+    np.testing.assert_allclose(np.asarray(got), -np.log(dens), rtol=1e-4)
+    # a draw: the component whose share of [0, 1) holds u
+    for u, k in ((1e-4, 0), (1 - 1e-4, 1)):
+        drawn = model.apply(
+            {"params": params}, cond, eps, np.full(4, u, np.float32), method=SourceVAE.sample_latent
+        )
+        np.testing.assert_allclose(np.asarray(drawn), means[:, k] + sd[:, k] * eps, rtol=1e-5)
 
 
 def test_a_saturated_learned_source_keeps_its_255_core():

@@ -29,7 +29,6 @@ from cosmojax.configlib import ConfigError
 from cosmojax.data import augment as augment_lib
 from cosmojax.data import pipeline
 from cosmojax.models import source_vae
-from cosmojax.models import vae as vae_models
 from cosmojax.tasks.base import Task
 from cosmojax.train import parallel
 from cosmojax.train import state as state_lib
@@ -48,38 +47,43 @@ def _turned(keys, x, cond):
     return x, jnp.concatenate([cond[:, :1], hood.reshape(hood.shape[0], -1)], axis=-1)
 
 
-def _elbo(apply_fn, params, x, cond, eps, sigma):
-    logits, kl = apply_fn({"params": params}, x, cond, eps)
-    return vae_models.gaussian_nll(logits, x, sigma), kl
+def _losses(apply_fn, params, shape, cond, eps):
+    """``(nll, kl, mixture nll)`` per example (``SourceVAE.__call__``)."""
+    decoded, kl, mix = apply_fn({"params": params}, source_vae.to_unit(shape), cond, eps)
+    return source_vae.nll(decoded, shape), kl, mix
 
 
-def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, sigma: float, beta):
+def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, beta):
     k_turn, k_eps = state.step_keys(2)
     n = batch["image"].shape[0]
-    x, cond = _turned(
-        parallel.example_keys(k_turn, n),
-        source_vae.to_unit(batch["image"]),
-        batch["stats"],
+    shape, cond = _turned(
+        parallel.example_keys(k_turn, n), batch["image"].astype(jnp.float32), batch["stats"]
     )
     eps = parallel.example_normals(k_eps, n, latent_dim)
 
     def loss_fn(params):
-        nll, kl = _elbo(apply_fn, params, x, cond, eps, sigma)
-        return (nll + beta * kl).mean(), (nll.mean(), kl.mean())
+        nll, kl, mix = _losses(apply_fn, params, shape, cond, eps)
+        return (nll + beta * kl + mix).mean(), (nll.mean(), kl.mean(), mix.mean())
 
-    (loss, (nll, kl)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    params, opt_state, (loss, nll, kl), grad_norm = step_lib.apply_mean(
-        tx, state.params, state.opt_state, grads, (loss, nll, kl)
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    params, opt_state, (loss, nll, kl, mix), grad_norm = step_lib.apply_mean(
+        tx, state.params, state.opt_state, grads, (loss, *aux)
     )
-    metrics = {"loss": loss, "nll": nll, "kl": kl, "grad_norm": grad_norm}
+    metrics = {"loss": loss, "nll": nll, "kl": kl, "mixture_nll": mix, "grad_norm": grad_norm}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 
-def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int, sigma: float):
-    x, m = source_vae.to_unit(batch["image"]), batch["mask"]
-    eps = parallel.example_normals(jax.random.PRNGKey(EVAL_SEED), x.shape[0], latent_dim)
-    nll, kl = _elbo(apply_fn, state.params, x, batch["stats"], eps, sigma)
-    return parallel.psum({"loss": jnp.sum(m * (nll + kl)), "count": jnp.sum(m)})
+def eval_step(state: TrainState, batch, *, apply_fn, latent_dim: int):
+    shape, m = batch["image"].astype(jnp.float32), batch["mask"]
+    eps = parallel.example_normals(jax.random.PRNGKey(EVAL_SEED), shape.shape[0], latent_dim)
+    nll, kl, mix = _losses(apply_fn, state.params, shape, batch["stats"], eps)
+    return parallel.psum(
+        {
+            "loss": jnp.sum(m * (nll + kl + mix)),
+            "elbo": -jnp.sum(m * (nll + kl)),
+            "count": jnp.sum(m),
+        }
+    )
 
 
 class SourceTask(Task):
@@ -102,9 +106,14 @@ class SourceTask(Task):
             )
         self.latent_dim = int(m.latent_dim)
         self.model = source_vae.SourceVAE(
-            patch=int(m.patch), latent_dim=self.latent_dim, hidden=int(m.hidden), dtype=self.dtype
+            patch=int(m.patch),
+            latent_dim=self.latent_dim,
+            hidden=int(m.hidden),
+            sigma=float(m.sigma),
+            components=int(m.components),
+            dtype=self.dtype,
         )
-        common = dict(apply_fn=self.model.apply, latent_dim=self.latent_dim, sigma=float(m.sigma))
+        common = dict(apply_fn=self.model.apply, latent_dim=self.latent_dim)
         self.train_step = functools.partial(train_step, tx=self.tx, beta=float(m.beta), **common)
         self.eval_step = functools.partial(eval_step, **common)
 
@@ -145,24 +154,27 @@ class SourceTask(Task):
 
     def evaluate(self, state) -> dict:
         s = self.eval_sums(self.eval_step, state, self.val)
-        return {"eval_loss": s["loss"] / s["count"]}
+        return {"eval_loss": s["loss"] / s["count"], "eval_elbo": s["elbo"] / s["count"]}
 
     def describe(self) -> dict:
         return {"task": self.name, "sources": len(self.library), "patch": self.config.model.patch}
 
 
-def decoder(model: source_vae.SourceVAE, sigma: float):
-    """``(params, eps, cond) -> shapes [N, patch, patch]``: for standard normals
-    ``eps``, a latent from p(z | cond) decoded to its expected shape under the
-    likelihood of sd ``sigma`` (``source_vae.expected_shape``), in [0, 1] of
-    the peak, with the peak itself at the centre: 1, as in every training
-    square (the decoder's mean comes close)."""
+def decoder(model: source_vae.SourceVAE):
+    """``(params, eps, u, cond) -> shapes [N, patch, patch]``: a latent drawn
+    from the mixture m(z | cond) (its component at uniform ``u[:, 0]``, then
+    standard normals ``eps``) decoded to each pixel's ``u[:, 1]``-quantile
+    under the likelihood (``source_vae.quantile_shape``; one per source), in
+    [0, 1] of the peak, with the peak itself at the centre: 1, as in every
+    training square."""
     c = model.patch // 2
 
-    def decode(params, eps, cond):
-        z = model.apply({"params": params}, cond, eps, method=source_vae.SourceVAE.sample_latent)
-        logits = model.apply({"params": params}, z, cond, method=source_vae.SourceVAE.decode)
-        shape = source_vae.expected_shape(jax.nn.sigmoid(logits), sigma)[..., 0]
+    def decode(params, eps, u, cond):
+        z = model.apply(
+            {"params": params}, cond, eps, u[:, 0], method=source_vae.SourceVAE.sample_latent
+        )
+        decoded = model.apply({"params": params}, z, cond, method=source_vae.SourceVAE.decode)
+        shape = source_vae.quantile_shape(decoded, u[:, 1, None, None, None])[..., 0]
         return shape.at[:, c, c].set(1.0)
 
     return decode
@@ -171,22 +183,23 @@ def decoder(model: source_vae.SourceVAE, sigma: float):
 class SourceModel:
     """A trained source model's draws, for ``upscale`` (``draw=``): each peak of a
     generated image gets a shape decoded from a fresh latent and the peak's
-    condition (its expected value under the likelihood), times the peak, cut
-    to its connected part above half a count around the centre; placed as
-    ``stamps`` places a library source (scaled so that its centre takes the
-    generated peak, by 0.5x to 2x), and a drawn source that reaches 255 keeps
-    its 255 pixels."""
+    condition (each pixel at a fresh quantile of its likelihood, the same for
+    the whole source), times the peak, cut to its connected part above half a
+    count around the centre; placed as ``stamps`` places a library source (scaled so
+    that its centre takes the generated peak, by 0.5x to 2x), and a drawn
+    source that reaches 255 keeps its 255 pixels."""
 
     def __init__(self, task: SourceTask, params, step: int, batch: int = 64):
         self.task, self.params, self.step, self.batch = task, params, step, batch
-        self._decode = jax.jit(decoder(task.model, float(task.config.model.sigma)))
+        self._decode = jax.jit(decoder(task.model))
 
-    def squares(self, hoods: np.ndarray, z: np.ndarray) -> np.ndarray:
+    def squares(self, hoods: np.ndarray, z: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Decoded sources in counts ``[n, patch, patch]`` for 5x5 ``hoods`` (counts
-        above the sky) and standard normals ``z`` (each a latent of p(z | c)):
-        shapes times the hoods' peaks (in fixed-size batches: one compilation)."""
+        above the sky), standard normals ``z`` and uniforms ``u`` ``[n, 2]`` in
+        (0, 1) (``decoder``'s): shapes times the hoods' peaks (in fixed-size
+        batches: one compilation)."""
         decode = functools.partial(self._decode, self.params)
-        out = pipeline.map_padded(decode, [z, upscale.conditions(hoods)], self.batch)
+        out = pipeline.map_padded(decode, [z, u, upscale.conditions(hoods)], self.batch)
         p = self.task.model.patch
         shapes = np.concatenate(out) if out else np.zeros((0, p, p), np.float32)
         peak = np.asarray(hoods, np.float32)[:, upscale.HOOD, upscale.HOOD]
@@ -194,7 +207,8 @@ class SourceModel:
 
     def draw(self, hoods: np.ndarray, rng: np.random.Generator) -> list[upscale.Pick]:
         z = rng.standard_normal((len(hoods), self.task.latent_dim)).astype(np.float32)
-        return [_pick(s, rng) for s in self.squares(hoods, z)]
+        u = rng.uniform(0.0, 1.0, (len(hoods), 2)).astype(np.float32)
+        return [_pick(s, rng) for s in self.squares(hoods, z, u)]
 
 
 def _pick(square: np.ndarray, rng: np.random.Generator) -> upscale.Pick:
