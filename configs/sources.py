@@ -30,5 +30,6 @@ def get_config():
     c.model.hidden = 512
     c.model.sigma = 0.1  # the starting sd of a pixel in between (log map); the decoder learns it
     c.model.beta = 1.0
+    c.model.saturated_weight = 4.0  # a saturated source's weight in the training loss (others 1)
     c.model.components = 8  # of the mixture p(z | c) that draws latents (trained on q(z | x, c))
     return c

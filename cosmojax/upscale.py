@@ -644,8 +644,8 @@ def conditions(hoods: np.ndarray) -> np.ndarray:
 def default_method(library: SourceLibrary | None, size: int) -> str:
     """The upscaler of a generator run: ``stamps`` when it has a source library at
     the scale of ``size``, else ``sources``. (``learned`` is asked for by name:
-    on a second data set it was 2x further from the real images than ``stamps``;
-    benchmarks/RESULTS.md.)"""
+    on a second data set it was 1.45x further from the real images than
+    ``stamps``; benchmarks/RESULTS.md.)"""
     return "stamps" if library is not None and library.fits(size) else "sources"
 
 

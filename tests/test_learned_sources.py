@@ -4,6 +4,8 @@ the source memorisation ratio tells copies from new sources."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -100,6 +102,41 @@ def test_generate_draws_learned_sources_at_the_peaks_stamps_uses(learned_run):
         upscale.choose_method(g.library, 1000, "learned", g.source_model.draw)
     with pytest.raises(ValueError, match="method 'learned': this run has no source model"):
         upscale.choose_method(g.library, 100, "learned")
+
+
+def test_each_source_counts_by_its_training_weight(learned_run):
+    """Saturated sources weigh ``model.saturated_weight`` times the others in the
+    training loss (the weights average 1): the step's loss is the weighted mean
+    of each example's."""
+    from cosmojax.train import parallel
+
+    task = sources.SourceTask(tiny_source_config(learned_run, **{"model.saturated_weight": 3.0}))
+    lib = task.library
+    saturated = np.arange(len(lib)) % 5 == 0  # the tiny images saturate nowhere: mark some
+    task.library = dataclasses.replace(lib, saturated=saturated)
+    w = task.weights()
+    np.testing.assert_allclose(w.mean(), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(w[saturated], 3.0 * w[~saturated][0], rtol=1e-6)
+    np.testing.assert_allclose(w[~saturated], w[~saturated][0])
+    np.testing.assert_array_equal(task.dataset().targets, w)
+    mesh = parallel.make_mesh()
+    init = jax.jit(task.init_state, out_shardings=parallel.replicated(mesh))
+    step = parallel.data_parallel(task.train_step, mesh)  # it donates the state: a fresh one
+    batch = next(iter(task.train_batches(0, 1)))
+    n = len(batch["target"])
+
+    def loss(weight):
+        b = parallel.shard_batch({**batch, "target": np.asarray(weight, np.float32)}, mesh)
+        return float(step(init(jax.random.PRNGKey(0)), b)[1]["loss"])
+
+    each = np.array([loss(n * np.eye(n)[i]) for i in range(n)])  # one example's loss alone
+    assert each.std() > 1e-3 * np.abs(each).mean()
+    weight = np.random.default_rng(0).uniform(0.2, 3.0, n)
+    np.testing.assert_allclose(loss(weight), np.mean(weight * each), rtol=1e-4)
+    with pytest.raises(ConfigError, match="model.saturated_weight: expected a positive number"):
+        sources.SourceTask(
+            tiny_source_config(learned_run, **{"model.saturated_weight": 0.0})
+        ).weights()
 
 
 def test_the_training_turns_keep_each_peak_at_the_centre():

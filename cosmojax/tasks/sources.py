@@ -54,16 +54,20 @@ def _losses(apply_fn, params, shape, cond, eps):
 
 
 def train_step(state: TrainState, batch, *, apply_fn, tx, latent_dim: int, beta):
+    """One step on the ELBO and the mixture's likelihood, each example weighted
+    by its ``target`` (``SourceTask.weights``); the logged ``nll``, ``kl`` and
+    ``mixture_nll`` are unweighted means."""
     k_turn, k_eps = state.step_keys(2)
     n = batch["image"].shape[0]
     shape, cond = _turned(
         parallel.example_keys(k_turn, n), batch["image"].astype(jnp.float32), batch["stats"]
     )
     eps = parallel.example_normals(k_eps, n, latent_dim)
+    weight = batch["target"].astype(jnp.float32)
 
     def loss_fn(params):
         nll, kl, mix = _losses(apply_fn, params, shape, cond, eps)
-        return (nll + beta * kl + mix).mean(), (nll.mean(), kl.mean(), mix.mean())
+        return (weight * (nll + beta * kl + mix)).mean(), (nll.mean(), kl.mean(), mix.mean())
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     params, opt_state, (loss, nll, kl, mix), grad_norm = step_lib.apply_mean(
@@ -127,19 +131,31 @@ class SourceTask(Task):
             )
         return upscale.SourceLibrary.load(path)
 
+    def weights(self) -> np.ndarray:
+        """Each library source's weight in the training loss: ``model.saturated_weight``
+        for a source that reaches 255, 1 for the others, over their mean (so they
+        average 1). Saturated sources are few (4% of the second set's library)
+        and their plateaus were drawn too small. The weight is, as near as the
+        model can see, a function of the condition (a saturated source's peak
+        block is at 255), so it leaves the best p(x | c) unchanged and only
+        spends more of the fit on those conditions. The validation loss is
+        unweighted."""
+        weight = float(self.config.model.saturated_weight)
+        if not weight > 0:
+            raise ConfigError(f"model.saturated_weight: expected a positive number, got {weight}")
+        w = np.where(self.library.saturated, weight, 1.0)
+        return (w / w.mean()).astype(np.float32)
+
     def dataset(self) -> pipeline.Split:
         """The library's sources: their shapes (``image``, float16: each square of
-        counts over its brightest pixel) and conditions (``stats``); ids ``src<i>``
-        in library order."""
+        counts over its brightest pixel), conditions (``stats``) and training
+        weights (``targets``, :meth:`weights`); ids ``src<i>`` in library order."""
         lib = self.library
         squares = upscale.cutouts(lib, int(self.config.model.patch))
         squares /= np.maximum(squares.reshape(len(squares), -1).max(1), 1e-6)[:, None, None]
         ids = np.asarray([f"src{i:07d}" for i in range(len(lib))])
         return pipeline.Split(
-            ids,
-            squares.astype(np.float16),
-            np.zeros(len(lib), np.float32),
-            stats=upscale.conditions(lib.hoods),
+            ids, squares.astype(np.float16), self.weights(), stats=upscale.conditions(lib.hoods)
         )
 
     def init_state(self, rng) -> TrainState:
