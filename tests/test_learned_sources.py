@@ -134,9 +134,7 @@ def test_each_source_counts_by_its_training_weight(learned_run):
     weight = np.random.default_rng(0).uniform(0.2, 3.0, n)
     np.testing.assert_allclose(loss(weight), np.mean(weight * each), rtol=1e-4)
     with pytest.raises(ConfigError, match="model.saturated_weight: expected a positive number"):
-        sources.SourceTask(
-            tiny_source_config(learned_run, **{"model.saturated_weight": 0.0})
-        ).weights()
+        sources.SourceTask(tiny_source_config(learned_run, **{"model.saturated_weight": 0.0}))
 
 
 def test_the_training_turns_keep_each_peak_at_the_centre():

@@ -108,6 +108,11 @@ class SourceTask(Task):
                 f"model.patch: expected an odd number of pixels, got {m.patch} (only then do "
                 "the training flips and quarter turns keep each source's peak at the centre)"
             )
+        self.saturated_weight = float(m.saturated_weight)
+        if not self.saturated_weight > 0:
+            raise ConfigError(
+                f"model.saturated_weight: expected a positive number, got {self.saturated_weight}"
+            )
         self.latent_dim = int(m.latent_dim)
         self.model = source_vae.SourceVAE(
             patch=int(m.patch),
@@ -134,16 +139,13 @@ class SourceTask(Task):
     def weights(self) -> np.ndarray:
         """Each library source's weight in the training loss: ``model.saturated_weight``
         for a source that reaches 255, 1 for the others, over their mean (so they
-        average 1). Saturated sources are few (4% of the second set's library)
+        average 1). Saturated sources are few (5% of the second set's library)
         and their plateaus were drawn too small. The weight is, as near as the
         model can see, a function of the condition (a saturated source's peak
         block is at 255), so it leaves the best p(x | c) unchanged and only
         spends more of the fit on those conditions. The validation loss is
         unweighted."""
-        weight = float(self.config.model.saturated_weight)
-        if not weight > 0:
-            raise ConfigError(f"model.saturated_weight: expected a positive number, got {weight}")
-        w = np.where(self.library.saturated, weight, 1.0)
+        w = np.where(self.library.saturated, self.saturated_weight, 1.0)
         return (w / w.mean()).astype(np.float32)
 
     def dataset(self) -> pipeline.Split:
