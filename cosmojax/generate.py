@@ -4,9 +4,10 @@
         [--seed S] [--min_score 2.5 --scorer_workdir runs/scorer] [--method stamps]
 
 Samples the generator in ``--workdir`` (VAE or GAN), upscales each image to
-``--size`` (:mod:`cosmojax.upscale`: by default ``stamps``, the sources of the
-run's training images, which training wrote into the workdir, when they are
-at the scale of ``--size``, else ``sources``) and writes 8-bit grayscale PNGs
+``--size`` (:mod:`cosmojax.upscale`; by default, where the source library that
+training wrote into the workdir is at the scale of ``--size``, ``learned``,
+sources drawn by the run's source model, when it has one, else ``stamps``, the
+sources of its training images; at other sizes ``sources``) and writes 8-bit grayscale PNGs
 named by unique 7-digit ids into the folder ``--images`` (``--out``, its old
 name, still works). With ``--min_score``, each candidate is scored at full
 size by the scorer in ``--scorer_workdir`` (several: their ensemble) and kept
@@ -81,8 +82,9 @@ def parser():
         "--method",
         default=None,
         choices=upscale_lib.METHODS,
-        help="upscaler (default: stamps where the run's source library fits --size, else "
-        "sources; learned: sources drawn by the run's source model, configs/sources.py)",
+        help="upscaler (default where the run's source library fits --size: learned, sources "
+        "drawn by the run's source model (configs/sources.py), if it has one, else stamps; "
+        "at other sizes sources)",
     )
     p.add_argument(
         "--min_score",

@@ -269,7 +269,7 @@ def full_size(generator, images, size: int = 1000, method: str | None = None) ->
         downsample=generator.config.data.get("downsample", "area"),
         library=getattr(generator, "library", None),  # a Generator: the run's sources
         method=method,
-        draw=_draw_sources(generator, method),
+        draw=_draw_sources(generator, method, size),
     )
 
 
@@ -277,15 +277,18 @@ def choose_method(generator, size: int, method: str | None = None) -> str:
     """The upscaler ``generate`` uses for ``generator`` at ``size``: ``method``
     checked, or the run's default (:func:`cosmojax.upscale.choose_method`)."""
     return upscale_lib.choose_method(
-        getattr(generator, "library", None), size, method, _draw_sources(generator, method)
+        getattr(generator, "library", None), size, method, _draw_sources(generator, method, size)
     )
 
 
-def _draw_sources(generator, method: str | None):
-    """For ``learned`` (never a default), the run's source model's draws
-    (``upscale``'s ``draw``) or None where it has none; for other methods None,
-    without reading the source model."""
-    if method != "learned":
+def _draw_sources(generator, method: str | None, size: int):
+    """The run's source model's draws (``upscale``'s ``draw``), or None where it
+    has none, for ``learned`` and for the default where the run's source
+    library fits ``size`` (``learned`` when it has a source model); None for
+    the other methods, without reading the source model."""
+    library = getattr(generator, "library", None)
+    default_may_learn = method is None and library is not None and library.fits(size)
+    if method != "learned" and not default_may_learn:
         return None
     model = getattr(generator, "source_model", None)  # a Generator, or what stands for one
     return None if model is None else model.draw

@@ -27,7 +27,8 @@ the PSF), placed at a uniformly drawn position inside its brightest block (the
 position inside a block is what max-pooling forgets; the draw is seeded by the
 image, so upscaling is a pure function).
 
-``stamps`` (the default for a generator trained by this project) renders
+``stamps`` (the default for a generator trained by this project, until its
+run has a source model: then ``learned``, below) renders
 each local maximum of the low-resolution image as a *real* source: a
 :class:`SourceLibrary` holds the sources of the generator's training images
 at full resolution (at each local maximum of their low-resolution image, the
@@ -641,12 +642,18 @@ def conditions(hoods: np.ndarray) -> np.ndarray:
     ).astype(np.float32)
 
 
-def default_method(library: SourceLibrary | None, size: int) -> str:
-    """The upscaler of a generator run: ``stamps`` when it has a source library at
-    the scale of ``size``, else ``sources``. (``learned`` is asked for by name:
-    on a second data set it was 1.45x further from the real images than
-    ``stamps``; benchmarks/RESULTS.md.)"""
-    return "stamps" if library is not None and library.fits(size) else "sources"
+def default_method(library: SourceLibrary | None, size: int, draw=None) -> str:
+    """The upscaler of a generator run at ``size``: where its source ``library``
+    is at the scale of ``size``, ``learned`` when it has a source model's
+    ``draw`` (sources of its own) and ``stamps`` when not (the library's
+    sources, rescaled); else ``sources``.
+
+    >>> default_method(None, 1000, draw=lambda hoods, rng: None)
+    'sources'
+    """
+    if library is None or not library.fits(size):
+        return "sources"
+    return "stamps" if draw is None else "learned"
 
 
 def choose_method(
@@ -654,7 +661,7 @@ def choose_method(
 ) -> str:
     """The upscaler of a run with source ``library`` (or None) at ``size`` and a
     source model's ``draw`` (or None): ``method``, checked, or by default
-    :func:`default_method` (``stamps`` or ``sources``).
+    :func:`default_method` (``learned``, ``stamps`` or ``sources``).
     ``stamps`` or ``learned`` asked for at another size, or without what they
     need, is a ValueError.
 
@@ -666,7 +673,7 @@ def choose_method(
     ValueError: method 'stamps': this run has no source library (sources.npz in its workdir)...
     """
     if method is None:
-        return default_method(library, size)
+        return default_method(library, size, draw)
     if method not in METHODS:
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     if method == "learned" and draw is None:

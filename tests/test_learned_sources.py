@@ -94,9 +94,12 @@ def test_generate_draws_learned_sources_at_the_peaks_stamps_uses(learned_run):
     assert np.median(learned) == np.median(stamps)
     again, *_ = sampling.generate(g, 2, size=100, method="learned", progress=False)
     np.testing.assert_array_equal(learned, again)  # a pure function of the seed
-    # learned is asked for by name: the default stays stamps, and at another size
+    # a run with a source model draws its own sources by default (stamps without
+    # one: test_vae); at a size the library does not fit, sources
     default, *_ = sampling.generate(g, 2, size=100, progress=False)
-    np.testing.assert_array_equal(default, stamps)
+    np.testing.assert_array_equal(default, learned)
+    assert sampling.choose_method(g, 100) == "learned"
+    assert sampling.choose_method(g, 1000) == "sources"
     assert upscale.choose_method(g.library, 1000, None, g.source_model.draw) == "sources"
     with pytest.raises(ValueError, match="method 'learned' draws sources at the scale of 100x100"):
         upscale.choose_method(g.library, 1000, "learned", g.source_model.draw)

@@ -174,6 +174,7 @@ SOURCES = {
     "paper VAE, `configs/vae.py` (kept steps 1200 / 1200 / 900), three seeds": [
         "| median / worst, runs trained now |"
     ],
+    "paper VAE with its source model": ["The paper VAE with its source model, on the three"],
     "convolutional VAE": ["| **convolutional VAE, median / worst** |"],
     "DCGAN, `configs/gan.py`": ["| median / worst, R1, γ = 1 |"],
     "WGAN-GP": ["| **WGAN-GP, median / worst** |"],

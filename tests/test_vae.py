@@ -334,6 +334,7 @@ def test_full_size_generation(vae_run, tmp_path, capsys):
     # training wrote the source library of its training images; generate uses it
     g = sampling.load(workdir)
     assert upscale.default_method(g.library, 100) == "stamps"  # at its images' scale
+    assert g.source_model is None and sampling.choose_method(g, 100) == "stamps"
     assert upscale.default_method(g.library, 1000) == "sources"
     assert len(upscale.SourceLibrary.load(workdir / "sources.npz")) > 0
     # what generate makes of a draw: one bright compact 16x16 source -> one 1000x1000 star

@@ -9,9 +9,9 @@ training images): each one a square of counts around its peak
 (``upscale.cutouts``) with what the generator's low-resolution image shows of
 it (``upscale.conditions``), under a random flip or quarter turn of both.
 The shared loop trains, checkpoints and resumes it as any other task; the
-validation -ELBO picks the kept checkpoint. ``cosmojax.generate --method
-learned`` on the generator's workdir then draws each source from it
-(:mod:`cosmojax.sampling`), from ``<workdir>/source_model``.
+validation -ELBO picks the kept checkpoint. ``cosmojax.generate`` on the
+generator's workdir then draws each source from it by default (``learned``;
+:mod:`cosmojax.sampling`), from ``<workdir>/source_model``.
 """
 
 from __future__ import annotations
